@@ -1,0 +1,65 @@
+import fp from 'fastify-plugin'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { STATUS_CODES } from 'node:http'
+import { ProblemError } from './problem-error.js'
+import { ProblemTypes } from './problem-types.js'
+import { PROBLEM_CONTENT_TYPE } from './problem-schema.js'
+
+interface Problem {
+  type: string
+  title: string
+  status: number
+  detail: string
+  instance: string
+  requestId: string
+  upstreamCode?: number
+}
+
+/** One place turns every error into an RFC 9457 answer; 5xx details never carry internals. */
+export const errorHandlerPlugin = fp(async function errorHandler (app) {
+  app.setErrorHandler((error: FastifyError | ProblemError, request, reply) => {
+    const problem = problemFor(error, request)
+    if (problem.status >= 500 && !(error instanceof ProblemError)) {
+      request.log.error({ err: error }, 'unexpected error')
+    }
+    return sendProblem(reply, problem)
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    const { status, type, title } = ProblemTypes.routeNotFound
+    return sendProblem(reply, {
+      type, title, status,
+      detail: `No route ${request.method} ${request.url.split('?')[0]}`,
+      instance: instanceOf(request),
+      requestId: request.id,
+    })
+  })
+}, { name: 'error-handler' })
+
+function problemFor (error: FastifyError | ProblemError, request: FastifyRequest): Problem {
+  const base = { instance: instanceOf(request), requestId: request.id }
+  if (error instanceof ProblemError) {
+    const { type, title, status } = ProblemTypes[error.kind]
+    const upstream = error.upstreamCode === undefined ? {} : { upstreamCode: error.upstreamCode }
+    return { type, title, status, detail: error.message, ...base, ...upstream }
+  }
+  if (error.validation !== undefined) {
+    const { type, title, status } = ProblemTypes.invalidRequest
+    return { type, title, status, detail: error.message, ...base }
+  }
+  const status = error.statusCode ?? 500
+  if (status >= 400 && status < 500) {
+    // A client error Fastify itself raised (unsupported media type, body too large...): RFC 9457's plain kind.
+    return { type: 'about:blank', title: STATUS_CODES[status] ?? 'Client error', status, detail: error.message, ...base }
+  }
+  const { type, title } = ProblemTypes.internal
+  return { type, title, status: ProblemTypes.internal.status, detail: 'The request could not be completed; see the logs for this requestId', ...base }
+}
+
+function instanceOf (request: FastifyRequest): string {
+  return request.url.split('?')[0] ?? request.url
+}
+
+function sendProblem (reply: FastifyReply, problem: Problem): FastifyReply {
+  return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem)
+}

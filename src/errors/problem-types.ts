@@ -1,0 +1,84 @@
+/**
+ * Every kind of problem the service answers with (RFC 9457). This table is the single source for
+ * the error handler, the OpenAPI document, the README and the tests: a kind's `type` URI is a
+ * stable identifier clients may switch on, resolved relative to the service's own origin.
+ */
+export const ProblemTypes = {
+  invalidRequest: {
+    status: 400,
+    type: '/problems/invalid-request',
+    title: 'The request is not valid',
+  },
+  routeNotFound: {
+    status: 404,
+    type: '/problems/route-not-found',
+    title: 'No such route',
+  },
+  rateLimited: {
+    status: 429,
+    type: '/problems/rate-limited',
+    title: 'Too many requests',
+  },
+  tenantNotFound: {
+    status: 404,
+    type: '/problems/tenant-not-found',
+    title: 'The appkey does not exist at NxCloud',
+  },
+  tenantForbidden: {
+    status: 403,
+    type: '/problems/tenant-forbidden',
+    title: 'The appkey belongs to another NxCloud customer',
+  },
+  upstreamRejectedParameters: {
+    status: 400,
+    type: '/problems/upstream-rejected-parameters',
+    title: 'NxCloud rejected the request parameters',
+  },
+  upstreamAuthentication: {
+    status: 502,
+    type: '/problems/upstream-authentication',
+    title: 'NxCloud rejected this service\'s credentials',
+  },
+  upstreamError: {
+    status: 502,
+    type: '/problems/upstream-error',
+    title: 'NxCloud answered with an error',
+  },
+  upstreamInvalidResponse: {
+    status: 502,
+    type: '/problems/upstream-invalid-response',
+    title: 'NxCloud answered with something that is not a phone list',
+  },
+  upstreamUnreachable: {
+    status: 502,
+    type: '/problems/upstream-unreachable',
+    title: 'NxCloud could not be reached',
+  },
+  upstreamTimeout: {
+    status: 504,
+    type: '/problems/upstream-timeout',
+    title: 'NxCloud did not answer in time',
+  },
+  serviceUnavailable: {
+    status: 503,
+    type: '/problems/service-unavailable',
+    title: 'The service is shutting down',
+  },
+  internal: {
+    status: 500,
+    type: '/problems/internal',
+    title: 'Internal error',
+  },
+} as const satisfies Record<string, ProblemType>
+
+export interface ProblemType {
+  status: number
+  type: string
+  title: string
+}
+
+export type ProblemKind = keyof typeof ProblemTypes
+
+export function problemKindsWithStatus (status: number): ProblemKind[] {
+  return (Object.keys(ProblemTypes) as ProblemKind[]).filter((kind) => ProblemTypes[kind].status === status)
+}

@@ -1,0 +1,196 @@
+import { Pool, type Dispatcher } from 'undici'
+import type { FastifyBaseLogger } from 'fastify'
+import { ProblemError } from '../errors/problem-error.js'
+import { isAuthenticationCode, problemKindForUpstreamCode, UpstreamCodes } from '../errors/upstream-codes.js'
+import { signRequest } from './sign-request.js'
+import {
+  UpstreamEnvelopeValidator,
+  UpstreamPhoneListDataValidator,
+  type UpstreamEnvelope,
+  type UpstreamPhone,
+} from './upstream-schemas.js'
+
+export const PHONE_LIST_PATH = '/api/wa/integrator/embedded/register/phoneList'
+const WHATSAPP_BIZ_TYPE = '2'
+const PHONE_LIST_ACTION = 'phoneList'
+// An envelope listing a tenant's phones is a few KiB; anything far larger is not one.
+const MAX_RESPONSE_BYTES = 1024 * 1024
+// A keep-alive socket the upstream closed just as we reused it fails at once; one fresh try fixes that.
+const MAX_ATTEMPTS = 2
+const RETRYABLE_SOCKET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
+const KEEP_ALIVE_TIMEOUT_MS = 4_000
+
+export interface NxCloudClientOptions {
+  baseUrl: string
+  accessKey: string
+  accessSecret: string
+  timeoutMs: number
+  connections: number
+}
+
+export interface NxCloudClient {
+  /** The phones of one customer application, as NxCloud lists them, or a ProblemError. */
+  fetchPhoneList (appkey: string, log: FastifyBaseLogger): Promise<UpstreamPhone[]>
+  close (): Promise<void>
+}
+
+export function createNxCloudClient (options: NxCloudClientOptions): NxCloudClient {
+  const pool = new Pool(new URL(options.baseUrl).origin, {
+    connections: options.connections,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+  })
+  return {
+    fetchPhoneList: (appkey, log) => fetchPhoneList(pool, options, appkey, log),
+    close: () => pool.close(),
+  }
+}
+
+async function fetchPhoneList (
+  pool: Dispatcher,
+  options: NxCloudClientOptions,
+  appkey: string,
+  log: FastifyBaseLogger
+): Promise<UpstreamPhone[]> {
+  const budget = AbortSignal.timeout(options.timeoutMs)
+  const body = JSON.stringify({ appkey })
+  for (let attempt = 1; ; attempt++) {
+    const startedAt = performance.now()
+    try {
+      const phones = phonesOf(await postSigned(pool, options, body, budget))
+      logCall(log, { appkey, attempt, startedAt, code: UpstreamCodes.success })
+      return phones
+    } catch (error) {
+      const problem = toProblem(error, budget, options.timeoutMs)
+      logCall(log, { appkey, attempt, startedAt, code: problem.upstreamCode, failure: problem })
+      const retry = attempt < MAX_ATTEMPTS && !budget.aborted && isRetryableSocketError(error)
+      if (!retry) throw problem
+    }
+  }
+}
+
+// Each attempt signs afresh: NxCloud rejects a `ts` more than 60 s from its clock.
+async function postSigned (
+  pool: Dispatcher,
+  options: NxCloudClientOptions,
+  body: string,
+  signal: AbortSignal
+): Promise<UpstreamEnvelope> {
+  const headers = {
+    accessKey: options.accessKey,
+    action: PHONE_LIST_ACTION,
+    bizType: WHATSAPP_BIZ_TYPE,
+    ts: String(Date.now()),
+  }
+  const sign = signRequest({ ...headers, body, accessSecret: options.accessSecret })
+  const response = await pool.request({
+    method: 'POST',
+    path: PHONE_LIST_PATH,
+    headers: { ...headers, sign, 'content-type': 'application/json' },
+    body,
+    signal,
+  })
+  const text = await readLimited(response.body, MAX_RESPONSE_BYTES)
+  if (response.statusCode < 200 || response.statusCode > 299) {
+    throw new ProblemError('upstreamInvalidResponse', `NxCloud answered HTTP ${response.statusCode}`)
+  }
+  return parseEnvelope(text)
+}
+
+async function readLimited (body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length
+    if (size > maxBytes) {
+      body.destroy()
+      throw new ProblemError('upstreamInvalidResponse', `NxCloud answered more than ${maxBytes} bytes`)
+    }
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+function parseEnvelope (text: string): UpstreamEnvelope {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    throw new ProblemError('upstreamInvalidResponse', 'NxCloud answered with a body that is not JSON')
+  }
+  if (!UpstreamEnvelopeValidator.Check(parsed)) {
+    throw new ProblemError('upstreamInvalidResponse', 'NxCloud answered without a {code, message, data} envelope')
+  }
+  return parsed
+}
+
+function phonesOf (envelope: UpstreamEnvelope): UpstreamPhone[] {
+  if (envelope.code !== UpstreamCodes.success) {
+    throw problemForCode(envelope)
+  }
+  const data = envelope.data ?? null
+  if (!UpstreamPhoneListDataValidator.Check(data)) {
+    const [first] = UpstreamPhoneListDataValidator.Errors(data)
+    const where = first ? ` at data${first.instancePath}` : ''
+    throw new ProblemError('upstreamInvalidResponse', `NxCloud answered a phone list of the wrong shape${where}`)
+  }
+  return data ?? []
+}
+
+function problemForCode (envelope: UpstreamEnvelope): ProblemError {
+  const kind = problemKindForUpstreamCode(envelope.code)
+  // For the tenant-level answers the upstream's own words help the caller; for the rest they are ours to fix.
+  const detail = kind === 'tenantNotFound' || kind === 'tenantForbidden' || kind === 'upstreamRejectedParameters'
+    ? `NxCloud answered code ${envelope.code}: ${envelope.message ?? 'no message'}`
+    : `NxCloud answered code ${envelope.code}`
+  return new ProblemError(kind, detail, { upstreamCode: envelope.code })
+}
+
+function toProblem (error: unknown, budget: AbortSignal, timeoutMs: number): ProblemError {
+  if (budget.aborted) {
+    return new ProblemError('upstreamTimeout', `NxCloud did not answer within ${timeoutMs} ms`, { cause: error })
+  }
+  if (error instanceof ProblemError) return error
+  return new ProblemError('upstreamUnreachable', `The connection to NxCloud failed (${errorCode(error)})`, {
+    cause: error,
+  })
+}
+
+function isRetryableSocketError (error: unknown): boolean {
+  return RETRYABLE_SOCKET_ERRORS.has(errorCode(error))
+}
+
+function errorCode (error: unknown): string {
+  if (typeof error === 'object' && error !== null) {
+    const { code, cause } = error as { code?: unknown, cause?: unknown }
+    if (typeof code === 'string') return code
+    if (cause !== undefined) return errorCode(cause)
+  }
+  return 'unknown'
+}
+
+interface CallRecord {
+  appkey: string
+  attempt: number
+  startedAt: number
+  code: number | undefined
+  failure?: ProblemError
+}
+
+// One line per upstream call. Auth-range codes mean our own credentials or clock are wrong.
+function logCall (log: FastifyBaseLogger, record: CallRecord): void {
+  const nxcloud = {
+    action: PHONE_LIST_ACTION,
+    appkey: record.appkey,
+    attempt: record.attempt,
+    code: record.code,
+    latencyMs: Math.round((performance.now() - record.startedAt) * 100) / 100,
+    outcome: record.failure?.kind ?? 'ok',
+  }
+  if (record.code !== undefined && isAuthenticationCode(record.code)) {
+    log.error({ nxcloud }, 'nxcloud rejected our credentials: check NXCLOUD_ACCESS_KEY, NXCLOUD_ACCESS_SECRET and the clock')
+  } else if (record.failure !== undefined && record.failure.statusCode >= 500) {
+    log.warn({ nxcloud, reason: record.failure.message }, 'nxcloud call failed')
+  } else {
+    log.info({ nxcloud }, 'nxcloud call')
+  }
+}

@@ -1,0 +1,31 @@
+import fp from 'fastify-plugin'
+import swagger from '@fastify/swagger'
+import { ProblemTypes } from '../errors/problem-types.js'
+
+const problemTypeList = Object.values(ProblemTypes)
+  .map(({ status, type, title }) => `| ${status} | \`${type}\` | ${title} |`)
+  .join('\n')
+
+const API_DESCRIPTION = `Reads the WhatsApp phone numbers of NxCloud customer applications (tenants) for internal
+frontends and services, so that none of them needs the NxCloud integrator secret.
+
+Every error is an RFC 9457 problem (\`application/problem+json\`) whose \`type\` is one of:
+
+| status | type | title |
+|---|---|---|
+${problemTypeList}
+`
+
+/** The OpenAPI 3.1 document, generated from the routes' TypeBox schemas. */
+export const swaggerPlugin = fp(async function openApi (app, options: { version: string }) {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'nxcloud-bff', version: options.version, description: API_DESCRIPTION },
+      tags: [
+        { name: 'tenants', description: 'NxCloud customer applications' },
+        { name: 'operations', description: 'Health and readiness' },
+      ],
+    },
+  })
+}, { name: 'swagger' })

@@ -1,0 +1,71 @@
+import Type from 'typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
+import { problemResponse } from '../errors/problem-schema.js'
+import type { PhoneListAnswer } from '../phones/phone-list-service.js'
+import { PhoneListSchema } from '../phones/phone-schemas.js'
+
+export const TenantPhonesParamsSchema = Type.Object({
+  appkey: Type.String({
+    minLength: 1,
+    maxLength: 64,
+    pattern: '^[A-Za-z0-9_-]+$',
+    description: 'The NxCloud application key of the tenant: 1–64 of A-Z a-z 0-9 _ -.',
+    examples: ['demo-shop'],
+  }),
+})
+
+const cacheHeaders = {
+  'x-cache': Type.Union([Type.Literal('HIT'), Type.Literal('MISS')], { description: 'Whether the list came from the cache.' }),
+  'cache-control': Type.String({ description: '`private, max-age=<seconds the list stays fresh>`, or `no-store` when caching is off.' }),
+  age: Type.Integer({ description: 'Seconds since the list was read from NxCloud.' }),
+  'x-request-id': Type.String(),
+}
+
+const RATE_LIMIT_HEADERS = {
+  'retry-after': Type.Integer({ description: 'Seconds until the client may call again.' }),
+}
+
+export interface TenantPhonesRouteOptions {
+  cacheTtlSeconds: number
+}
+
+export const tenantPhonesRoutes: FastifyPluginAsyncTypebox<TenantPhonesRouteOptions> = async (app, options) => {
+  app.get('/tenants/:appkey/phones', {
+    schema: {
+      operationId: 'listTenantPhones',
+      summary: 'List the WhatsApp phone numbers of a tenant',
+      description: 'Answers from the shared cache when the list is fresh, otherwise from NxCloud.',
+      tags: ['tenants'],
+      params: TenantPhonesParamsSchema,
+      response: {
+        200: {
+          description: 'The tenant\'s phone numbers.',
+          headers: cacheHeaders,
+          content: { 'application/json': { schema: PhoneListSchema } },
+        },
+        400: problemResponse(400),
+        403: problemResponse(403),
+        404: problemResponse(404),
+        429: { ...problemResponse(429), headers: RATE_LIMIT_HEADERS },
+        502: problemResponse(502),
+        504: problemResponse(504),
+      },
+    },
+  }, async (request, reply) => {
+    const answer = await app.phoneListService.getPhoneList(request.params.appkey, request.log)
+    return sendPhoneList(reply, answer, options.cacheTtlSeconds)
+  })
+}
+
+// The body was serialised once, when it was fetched: a hit sends those bytes as they are.
+function sendPhoneList (reply: FastifyReply, answer: PhoneListAnswer, ttlSeconds: number): FastifyReply {
+  setFreshnessHeaders(reply, answer, ttlSeconds)
+  return reply.type('application/json; charset=utf-8').send(answer.body)
+}
+
+function setFreshnessHeaders (reply: FastifyReply, answer: PhoneListAnswer, ttlSeconds: number): void {
+  const ageSeconds = Math.max(0, Math.floor((Date.now() - answer.fetchedAtMs) / 1000))
+  const cacheControl = ttlSeconds === 0 ? 'no-store' : `private, max-age=${Math.max(0, ttlSeconds - ageSeconds)}`
+  reply.headers({ 'x-cache': answer.cache, 'cache-control': cacheControl, age: ageSeconds })
+}
