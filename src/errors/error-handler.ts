@@ -28,7 +28,9 @@ export const errorHandlerPlugin = fp(async function errorHandler (app) {
   app.setNotFoundHandler((request, reply) => {
     const { status, type, title } = ProblemTypes.routeNotFound
     return sendProblem(reply, {
-      type, title, status,
+      type,
+      title,
+      status,
       detail: `No route ${request.method} ${request.url.split('?')[0]}`,
       instance: instanceOf(request),
       requestId: request.id,
