@@ -1,0 +1,29 @@
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+
+/** Where the committed contract lives; `npm run openapi` rewrites it. */
+export const OPENAPI_FILE = new URL('../openapi/openapi.json', import.meta.url)
+
+// The document must not depend on who generates it: no credentials, no Redis, no listening.
+const PLACEHOLDER_CREDENTIAL = 'openapi-generation'
+
+/** The committed form of an OpenAPI document: two-space JSON with a final newline. */
+export function serialiseOpenApiDocument (document: unknown): string {
+  return `${JSON.stringify(document, null, 2)}\n`
+}
+
+/** Builds the real app with a fixed, credential-free configuration and returns the document it publishes. */
+export async function generateOpenApiDocument (): Promise<string> {
+  const config = loadConfig({
+    NXCLOUD_ACCESS_KEY: PLACEHOLDER_CREDENTIAL,
+    NXCLOUD_ACCESS_SECRET: PLACEHOLDER_CREDENTIAL,
+    LOG_LEVEL: 'silent',
+  })
+  const app = await buildApp(config)
+  try {
+    await app.ready()
+    return serialiseOpenApiDocument(app.swagger())
+  } finally {
+    await app.close()
+  }
+}

@@ -1,0 +1,103 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import type { LightMyRequestResponse } from 'fastify'
+import { buildTestApp, phonesUrl, startSimulator, testConfig } from '../helper.js'
+
+// Just past a one-second TTL: the shortest real wait that proves expiry.
+const PAST_ONE_SECOND_MS = 1_100
+const CONCURRENT_CALLERS = 10
+
+function maxAgeOf (response: LightMyRequestResponse): number {
+  const match = /^private, max-age=(\d+)$/.exec(String(response.headers['cache-control']))
+  if (match?.[1] === undefined) throw new Error(`unexpected cache-control: ${String(response.headers['cache-control'])}`)
+  return Number(match[1])
+}
+
+function ageOf (response: LightMyRequestResponse): number {
+  return Number(response.headers['age'])
+}
+
+t.test('in-process cache: the first call is a MISS from NxCloud, the next a HIT with no upstream call', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app, config } = await buildTestApp(t, testConfig(simulator, { CACHE_TTL_SECONDS: '120' }))
+  t.equal(config.REDIS_URL, undefined, 'no Redis: the in-process cache is in use')
+
+  const miss = await app.inject(phonesUrl('demo-shop'))
+  t.equal(miss.statusCode, 200)
+  t.equal(miss.headers['x-cache'], 'MISS')
+  t.equal(ageOf(miss), 0)
+  t.equal(miss.headers['cache-control'], 'private, max-age=120')
+  t.equal(simulator.calls, 1)
+
+  const hit = await app.inject(phonesUrl('demo-shop'))
+  t.equal(hit.statusCode, 200)
+  t.equal(hit.headers['x-cache'], 'HIT')
+  t.equal(hit.body, miss.body, 'a hit sends the bytes the miss produced')
+  t.ok(Number.isInteger(ageOf(hit)) && ageOf(hit) >= 0, 'Age is a whole number of seconds')
+  t.equal(maxAgeOf(hit) + ageOf(hit), 120, 'max-age is what remains of the TTL after Age')
+  t.equal(simulator.calls, 1, 'the hit did not reach NxCloud')
+})
+
+t.test('in-process cache: an entry expires after CACHE_TTL_SECONDS and the next call goes upstream again', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app } = await buildTestApp(t, testConfig(simulator, { CACHE_TTL_SECONDS: '1' }))
+
+  const first = await app.inject(phonesUrl('demo-shop'))
+  t.equal(first.headers['x-cache'], 'MISS')
+  t.equal(first.headers['cache-control'], 'private, max-age=1')
+  await sleep(PAST_ONE_SECOND_MS)
+
+  const afterExpiry = await app.inject(phonesUrl('demo-shop'))
+  t.equal(afterExpiry.statusCode, 200)
+  t.equal(afterExpiry.headers['x-cache'], 'MISS')
+  t.equal(ageOf(afterExpiry), 0, 'the list was read again just now')
+  t.equal(simulator.calls, 2)
+})
+
+t.test('CACHE_TTL_SECONDS=0 turns caching off: every call is a no-store MISS that reaches NxCloud', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app } = await buildTestApp(t, testConfig(simulator, { CACHE_TTL_SECONDS: '0' }))
+
+  for (let call = 1; call <= 3; call++) {
+    const response = await app.inject(phonesUrl('demo-shop'))
+    t.equal(response.statusCode, 200)
+    t.equal(response.headers['x-cache'], 'MISS', `call ${call} is a MISS`)
+    t.equal(response.headers['cache-control'], 'no-store')
+    t.equal(simulator.calls, call, `call ${call} reached NxCloud`)
+  }
+})
+
+t.test('concurrent callers for the same tenant share one upstream call', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app } = await buildTestApp(t, testConfig(simulator))
+
+  const responses = await Promise.all(
+    Array.from({ length: CONCURRENT_CALLERS }, () => app.inject(phonesUrl('sim-slow-300')))
+  )
+  t.same(responses.map((response) => response.statusCode), Array(CONCURRENT_CALLERS).fill(200))
+  const bodies = new Set(responses.map((response) => response.body))
+  t.equal(bodies.size, 1, 'every caller got the same list')
+  t.equal(simulator.calls, 1, 'exactly one upstream call for ten callers')
+})
+
+t.test('CACHE_MAX_ENTRIES bounds the in-process cache, evicting the least recently used tenant', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app } = await buildTestApp(t, testConfig(simulator, { CACHE_MAX_ENTRIES: '2' }))
+  const cacheOf = async (appkey: string) => {
+    const response = await app.inject(phonesUrl(appkey))
+    t.equal(response.statusCode, 200, `${appkey} answers 200`)
+    return response.headers['x-cache']
+  }
+
+  t.equal(await cacheOf('demo-shop'), 'MISS')
+  t.equal(await cacheOf('demo-bank'), 'MISS')
+  t.equal(await cacheOf('demo-shop'), 'HIT', 'demo-shop is now the most recently used')
+  t.equal(await cacheOf('demo-empty'), 'MISS', 'a third tenant makes the cache evict one')
+  t.equal(simulator.calls, 3)
+
+  t.equal(await cacheOf('demo-shop'), 'HIT', 'the recently used tenant stayed')
+  t.equal(await cacheOf('demo-empty'), 'HIT', 'the newest tenant stayed')
+  t.equal(simulator.calls, 3)
+  t.equal(await cacheOf('demo-bank'), 'MISS', 'the least recently used tenant was evicted')
+  t.equal(simulator.calls, 4)
+})
