@@ -67,7 +67,8 @@ export async function buildTestApp (t: Teardown, config: Config): Promise<TestAp
 }
 
 export async function deleteKeysWithPrefix (redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null })
+  redis.on('error', () => {})
   try {
     await redis.connect()
     let cursor = '0'

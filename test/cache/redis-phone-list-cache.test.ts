@@ -1,0 +1,277 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { access, constants } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { delimiter, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import type { Test } from 'tap'
+import { Redis } from 'ioredis'
+import type { FastifyInstance } from 'fastify'
+import { ProblemTypes } from '../../src/errors/problem-types.js'
+import { TEST_REDIS_URL, buildTestApp, phonesUrl, startSimulator, testConfig } from '../helper.js'
+
+const TTL_SECONDS = 30
+const SLOW_TENANT = 'sim-slow-300'
+const REQUESTS_PER_INSTANCE = 5
+const REDIS_READY_LINE = 'Ready to accept connections'
+const REDIS_START_TIMEOUT_MS = 5_000
+const RECOVERY_POLL_MS = 50
+const RECOVERY_BUDGET_MS = 3_000
+// Far above what a prompt answer takes, far below the lease a stuck waiter would sit out.
+const HANG_GUARD_MS = 10_000
+const LONG_UPSTREAM_BUDGET_MS = '30000'
+
+/** Our own client, to look at what the service stored. */
+async function connectRedis (t: Test, url: string): Promise<Redis> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  redis.on('error', () => {})
+  await redis.connect()
+  t.teardown(() => { redis.disconnect() })
+  return redis
+}
+
+async function keysWithPrefix (redis: Redis, prefix: string): Promise<string[]> {
+  const keys: string[] = []
+  let cursor = '0'
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
+    keys.push(...batch)
+    cursor = next
+  } while (cursor !== '0')
+  return keys
+}
+
+/** A loopback port nothing listens on (once we have closed it). */
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  return address.port
+}
+
+async function findOnPath (command: string): Promise<string | undefined> {
+  for (const directory of (process.env['PATH'] ?? '').split(delimiter)) {
+    if (directory === '') continue
+    const candidate = join(directory, command)
+    try {
+      await access(candidate, constants.X_OK)
+      return candidate
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined
+}
+
+interface RedisServer {
+  kill (): Promise<void>
+}
+
+async function startRedisServer (binary: string, port: number): Promise<RedisServer> {
+  const child: ChildProcess = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    cwd: tmpdir(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const exited = once(child, 'exit')
+  await new Promise<void>((resolve, reject) => {
+    let output = ''
+    const timer = setTimeout(() => fail(new Error(`redis-server did not start in ${REDIS_START_TIMEOUT_MS} ms:\n${output}`)), REDIS_START_TIMEOUT_MS)
+    const onExit = () => fail(new Error(`redis-server exited before it was ready:\n${output}`))
+    const onOutput = (chunk: Buffer) => {
+      output += chunk.toString('utf8')
+      if (!output.includes(REDIS_READY_LINE)) return
+      cleanUp()
+      resolve()
+    }
+    function fail (error: Error): void {
+      cleanUp()
+      child.kill('SIGKILL')
+      reject(error)
+    }
+    function cleanUp (): void {
+      clearTimeout(timer)
+      child.stdout?.off('data', onOutput)
+      child.off('exit', onExit)
+      child.stdout?.resume()
+      child.stderr?.resume()
+    }
+    child.stdout?.on('data', onOutput)
+    child.stderr?.on('data', onOutput)
+    child.once('exit', onExit)
+  })
+  return {
+    async kill () {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.kill('SIGKILL')
+      await exited
+    },
+  }
+}
+
+async function readiness (app: FastifyInstance): Promise<{ statusCode: number, body: unknown }> {
+  const response = await app.inject('/readyz')
+  return { statusCode: response.statusCode, body: response.json() }
+}
+
+async function waitForRedisUp (app: FastifyInstance): Promise<boolean> {
+  const deadline = Date.now() + RECOVERY_BUDGET_MS
+  while (Date.now() < deadline) {
+    const { body } = await readiness(app)
+    if ((body as { checks: { redis: string } }).checks.redis === 'up') return true
+    await sleep(RECOVERY_POLL_MS)
+  }
+  return false
+}
+
+const DEGRADED = { statusCode: 200, body: { status: 'degraded', checks: { redis: 'down' } } }
+const READY = { statusCode: 200, body: { status: 'ready', checks: { redis: 'up' } } }
+
+t.test('instances sharing Redis share the cache: A misses and stores under the prefix, B hits', async (t) => {
+  const simulator = await startSimulator(t)
+  const config = testConfig(simulator, { REDIS_URL: TEST_REDIS_URL, CACHE_TTL_SECONDS: String(TTL_SECONDS) })
+  const a = await buildTestApp(t, config)
+  const b = await buildTestApp(t, config)
+  const redis = await connectRedis(t, TEST_REDIS_URL)
+
+  const miss = await a.app.inject(phonesUrl('demo-shop'))
+  t.equal(miss.statusCode, 200)
+  t.equal(miss.headers['x-cache'], 'MISS')
+  const hit = await b.app.inject(phonesUrl('demo-shop'))
+  t.equal(hit.statusCode, 200)
+  t.equal(hit.headers['x-cache'], 'HIT')
+  t.equal(hit.body, miss.body)
+  t.equal(simulator.calls, 1, 'B answered from what A stored')
+
+  const tenantKeys = (await keysWithPrefix(redis, config.CACHE_KEY_PREFIX)).filter((key) => key.endsWith(':demo-shop'))
+  t.equal(tenantKeys.length, 1, 'one entry for the tenant under the prefix, and no fill lease left behind')
+  const entryKey = tenantKeys[0] ?? ''
+  const ttl = await redis.ttl(entryKey)
+  t.ok(ttl > 0 && ttl <= TTL_SECONDS, `the entry expires within CACHE_TTL_SECONDS (ttl ${ttl})`)
+  t.ok((await redis.get(entryKey))?.endsWith(hit.body), 'the entry holds the bytes B sent')
+})
+
+t.test('concurrent callers on two instances share one upstream call', async (t) => {
+  const simulator = await startSimulator(t)
+  const config = testConfig(simulator, { REDIS_URL: TEST_REDIS_URL })
+  const a = await buildTestApp(t, config)
+  const b = await buildTestApp(t, config)
+
+  const responses = await Promise.all(
+    Array.from({ length: REQUESTS_PER_INSTANCE * 2 }, (_, index) =>
+      (index % 2 === 0 ? a : b).app.inject(phonesUrl(SLOW_TENANT)))
+  )
+  t.same(responses.map((response) => response.statusCode), Array(REQUESTS_PER_INSTANCE * 2).fill(200))
+  t.equal(new Set(responses.map((response) => response.body)).size, 1, 'every caller got the same list')
+  t.equal(simulator.calls, 1, 'exactly one upstream call across both instances')
+})
+
+t.test('a peer whose fill fails does not keep the other instance waiting: both answer 502', { timeout: HANG_GUARD_MS }, async (t) => {
+  const simulator = await startSimulator(t)
+  // An upstream budget (and so a fill lease) far longer than the guard: waiting the lease out would fail the test.
+  const config = testConfig(simulator, { REDIS_URL: TEST_REDIS_URL, NXCLOUD_TIMEOUT_MS: LONG_UPSTREAM_BUDGET_MS })
+  const a = await buildTestApp(t, config)
+  const b = await buildTestApp(t, config)
+  const redis = await connectRedis(t, TEST_REDIS_URL)
+
+  const responses = await Promise.all([a, b].map(({ app }) => app.inject(phonesUrl('sim-code-9001'))))
+  for (const response of responses) {
+    t.equal(response.statusCode, 502)
+    t.equal(response.json().type, ProblemTypes.upstreamError.type)
+    t.equal(response.json().upstreamCode, 9001)
+  }
+  t.equal(simulator.calls, 2, 'a failure is not shared: each instance asked NxCloud itself')
+  const leftovers = (await keysWithPrefix(redis, config.CACHE_KEY_PREFIX)).filter((key) => key.endsWith(':sim-code-9001'))
+  t.same(leftovers, [], 'neither the failure nor a fill lease stays in Redis')
+})
+
+t.test('a peer waiting on a fill that times out asks NxCloud itself once the lease is given up', async (t) => {
+  const simulator = await startSimulator(t)
+  const config = testConfig(simulator, { REDIS_URL: TEST_REDIS_URL, NXCLOUD_TIMEOUT_MS: '300' })
+  const a = await buildTestApp(t, config)
+  const b = await buildTestApp(t, config)
+
+  const responses = await Promise.all([a, b].map(({ app }) => app.inject(phonesUrl('sim-slow-2000'))))
+  for (const response of responses) {
+    t.equal(response.statusCode, 504)
+    t.equal(response.json().type, ProblemTypes.upstreamTimeout.type)
+  }
+  t.equal(simulator.calls, 2, 'the lease holder timed out, then the waiter tried on its own')
+})
+
+t.test('Redis unreachable from the start: the service starts, answers through NxCloud, and reports degraded', async (t) => {
+  const simulator = await startSimulator(t)
+  const config = testConfig(simulator, { REDIS_URL: `redis://127.0.0.1:${await freePort()}` })
+  const { app, logs } = await buildTestApp(t, config)
+
+  for (let call = 1; call <= 3; call++) {
+    const response = await app.inject(phonesUrl('demo-shop'))
+    t.equal(response.statusCode, 200)
+    t.equal(response.headers['x-cache'], 'MISS', `call ${call} cannot be cached`)
+    t.equal(simulator.calls, call)
+  }
+  t.same(await readiness(app), DEGRADED)
+  t.ok(logs.some((line) => line.includes('cache unavailable, answering from NxCloud')), 'the cache failure is logged')
+})
+
+t.test('Redis unreachable from the start: the rate limit fails open', async (t) => {
+  const simulator = await startSimulator(t)
+  const config = testConfig(simulator, { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, RATE_LIMIT_MAX: '1' })
+  const { app } = await buildTestApp(t, config)
+
+  for (let call = 1; call <= 3; call++) {
+    t.equal((await app.inject(phonesUrl('demo-shop'))).statusCode, 200, `request ${call} is let through`)
+  }
+})
+
+t.test('Redis stopped mid-run: instances keep answering through NxCloud, then recover when it returns', async (t) => {
+  const binary = await findOnPath('redis-server')
+  if (binary === undefined) {
+    t.fail('redis-server is not on PATH: this test starts and kills a Redis of its own')
+    return
+  }
+  const port = await freePort()
+  let redisServer = await startRedisServer(binary, port)
+  // Registered first so it runs last, after the apps have closed.
+  t.teardown(() => redisServer.kill())
+  const simulator = await startSimulator(t)
+  const config = testConfig(simulator, { REDIS_URL: `redis://127.0.0.1:${port}`, RATE_LIMIT_MAX: '1000' })
+  const a = await buildTestApp(t, config)
+  const b = await buildTestApp(t, config)
+
+  t.equal((await a.app.inject(phonesUrl('demo-shop'))).headers['x-cache'], 'MISS')
+  t.equal((await b.app.inject(phonesUrl('demo-shop'))).headers['x-cache'], 'HIT', 'warm: B reads what A stored')
+  t.equal(simulator.calls, 1)
+
+  await redisServer.kill()
+
+  const expectedStatus: Record<string, number> = { 'demo-shop': 200, 'demo-bank': 200, unknown: 404 }
+  const requests = Array.from({ length: 30 }, (_, index) => ({
+    instance: index % 2 === 0 ? a : b,
+    appkey: Object.keys(expectedStatus)[index % 3] ?? 'demo-shop',
+  }))
+  const responses = await Promise.all(requests.map(({ instance, appkey }) => instance.app.inject(phonesUrl(appkey))))
+  responses.forEach((response, index) => {
+    const appkey = requests[index]?.appkey ?? ''
+    t.equal(response.statusCode, expectedStatus[appkey], `${appkey} answers as NxCloud says during the outage`)
+    if (response.statusCode === 200) t.equal(response.headers['x-cache'], 'MISS', `${appkey} comes from NxCloud`)
+    else t.equal(response.json().type, ProblemTypes.tenantNotFound.type)
+  })
+  t.same(await readiness(a.app), DEGRADED)
+  t.same(await readiness(b.app), DEGRADED)
+
+  redisServer = await startRedisServer(binary, port)
+  t.ok(await waitForRedisUp(a.app), 'A reconnects')
+  t.ok(await waitForRedisUp(b.app), 'B reconnects')
+  t.same(await readiness(a.app), READY)
+
+  const callsBefore = simulator.calls
+  t.equal((await a.app.inject(phonesUrl('demo-bank'))).headers['x-cache'], 'MISS')
+  const hit = await b.app.inject(phonesUrl('demo-bank'))
+  t.equal(hit.statusCode, 200)
+  t.equal(hit.headers['x-cache'], 'HIT', 'caching is shared again')
+  t.equal(simulator.calls, callsBefore + 1)
+})

@@ -1,0 +1,87 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import type { Test } from 'tap'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { PROBLEM_CONTENT_TYPE } from '../../src/errors/problem-schema.js'
+import { ProblemTypes } from '../../src/errors/problem-types.js'
+import { TEST_REDIS_URL, buildTestApp, phonesUrl, startSimulator, testConfig } from '../helper.js'
+
+const TENANT_URL = phonesUrl('demo-shop')
+// Just past a 500 ms window, so the limiter has certainly started a new one.
+const PAST_SHORT_WINDOW_MS = 600
+
+function fromClient (app: FastifyInstance, forwardedFor: string) {
+  return app.inject({ url: TENANT_URL, headers: { 'x-forwarded-for': forwardedFor } })
+}
+
+function assertRateLimited (t: Test, response: LightMyRequestResponse, max: number, windowSeconds: number): void {
+  t.equal(response.statusCode, 429)
+  t.match(response.headers['content-type'], PROBLEM_CONTENT_TYPE)
+  const problem = response.json()
+  t.equal(problem.type, ProblemTypes.rateLimited.type)
+  t.equal(problem.title, ProblemTypes.rateLimited.title)
+  t.equal(problem.status, 429)
+  t.equal(response.headers['x-ratelimit-limit'], String(max))
+  const retryAfter = Number(response.headers['retry-after'])
+  t.ok(Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= windowSeconds,
+    `retry-after is whole seconds within the window (got ${String(response.headers['retry-after'])})`)
+}
+
+t.test('in-process: past RATE_LIMIT_MAX a client gets 429 problem+json with retry-after, and NxCloud is not called', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app } = await buildTestApp(t, testConfig(simulator, { RATE_LIMIT_MAX: '3' }))
+
+  for (let request = 1; request <= 3; request++) {
+    const response = await app.inject(TENANT_URL)
+    t.equal(response.statusCode, 200, `request ${request} is allowed`)
+    t.equal(response.headers['x-ratelimit-limit'], '3')
+    t.equal(response.headers['x-ratelimit-remaining'], String(3 - request))
+  }
+  assertRateLimited(t, await app.inject(TENANT_URL), 3, 60)
+  t.equal(simulator.calls, 1, 'one MISS, two HITs, and the limited request never reached the service')
+})
+
+t.test('with Redis the count is shared: two requests on each of two instances exhaust a limit of 3', async (t) => {
+  const simulator = await startSimulator(t)
+  const config = testConfig(simulator, { REDIS_URL: TEST_REDIS_URL, RATE_LIMIT_MAX: '3' })
+  const a = await buildTestApp(t, config)
+  const b = await buildTestApp(t, config)
+
+  t.equal((await a.app.inject(TENANT_URL)).statusCode, 200)
+  t.equal((await a.app.inject(TENANT_URL)).statusCode, 200)
+  const third = await b.app.inject(TENANT_URL)
+  t.equal(third.statusCode, 200)
+  t.equal(third.headers['x-ratelimit-remaining'], '0', 'B counts the two requests A served')
+  assertRateLimited(t, await b.app.inject(TENANT_URL), 3, 60)
+  t.equal((await a.app.inject(TENANT_URL)).statusCode, 429, 'A sees the exhausted budget too')
+})
+
+t.test('with TRUST_PROXY=true each X-Forwarded-For client has its own budget', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app } = await buildTestApp(t, testConfig(simulator, { TRUST_PROXY: 'true', RATE_LIMIT_MAX: '1' }))
+
+  t.equal((await fromClient(app, '203.0.113.10')).statusCode, 200)
+  assertRateLimited(t, await fromClient(app, '203.0.113.10'), 1, 60)
+  t.equal((await fromClient(app, '203.0.113.20')).statusCode, 200, 'another client is not limited by the first')
+  t.equal((await fromClient(app, '203.0.113.20')).statusCode, 429)
+})
+
+t.test('with TRUST_PROXY=false X-Forwarded-For is ignored: the budget follows the socket address', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app } = await buildTestApp(t, testConfig(simulator, { TRUST_PROXY: 'false', RATE_LIMIT_MAX: '1' }))
+
+  t.equal((await fromClient(app, '203.0.113.10')).statusCode, 200)
+  t.equal((await fromClient(app, '203.0.113.20')).statusCode, 429, 'a forged header does not buy a fresh budget')
+  const otherSocket = await app.inject({ url: TENANT_URL, remoteAddress: '198.51.100.7' })
+  t.equal(otherSocket.statusCode, 200, 'a different peer address has its own budget')
+})
+
+t.test('the limit lifts once RATE_LIMIT_WINDOW_MS has passed', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app } = await buildTestApp(t, testConfig(simulator, { RATE_LIMIT_MAX: '1', RATE_LIMIT_WINDOW_MS: '500' }))
+
+  t.equal((await app.inject(TENANT_URL)).statusCode, 200)
+  assertRateLimited(t, await app.inject(TENANT_URL), 1, 1)
+  await sleep(PAST_SHORT_WINDOW_MS)
+  t.equal((await app.inject(TENANT_URL)).statusCode, 200, 'a new window allows the client again')
+})
