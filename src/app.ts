@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import { errorHandlerPlugin } from './errors/error-handler.js'
 import { corsPlugin } from './plugins/cors.js'
+import { gracefulClosePlugin } from './plugins/graceful-close.js'
 import { phoneListPlugin } from './plugins/phone-list.js'
 import { rateLimitPlugin } from './plugins/rate-limit.js'
 import { redisPlugin } from './plugins/redis.js'
@@ -38,10 +39,13 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     genReqId: requestIdOf,
     requestIdHeader: false,
     trustProxy: config.TRUST_PROXY,
+    // gracefulClosePlugin serves what arrives during close and answers readiness with 503 itself.
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(errorHandlerPlugin)
   await app.register(requestIdPlugin)
+  await app.register(gracefulClosePlugin)
   await app.register(corsPlugin, { origins: parseOrigins(config.CORS_ORIGINS) })
   await app.register(swaggerPlugin, { version: SERVICE_VERSION })
   await app.register(redisPlugin, { url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS })

@@ -1,4 +1,4 @@
-import Type, { type Static } from 'typebox'
+import Type, { type Static, type TSchema } from 'typebox'
 import Value from 'typebox/value'
 
 const LogLevelSchema = Type.Union(
@@ -50,14 +50,23 @@ const SECRET_VARIABLES = new Set(['NXCLOUD_ACCESS_SECRET'])
 /** Reads the configuration from an environment, reporting every offending variable at once. */
 export function loadConfig (env: Record<string, string | undefined>): Config {
   const known = pickKnownVariables(env)
-  const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, known))
-  const problems = [...Value.Errors(ConfigSchema, converted)].flatMap((error) =>
-    describeConfigError(error, known)
+  const converted: Record<string, unknown> = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, known)) as Record<string, unknown>
+  const problems = Object.entries(variableSchemas).flatMap(([name, schema]) =>
+    problemWith(name, schema, converted[name], known[name])
   )
-  if (problems.length > 0) {
-    throw new ConfigError([...new Set(problems)])
-  }
+  if (problems.length > 0) throw new ConfigError(problems)
   return converted as Config
+}
+
+const variableSchemas = ConfigSchema.properties as unknown as Record<string, TSchema>
+const requiredVariables = new Set<string>(ConfigSchema.required)
+
+// Each variable is checked on its own so that one bad value cannot hide another.
+function problemWith (name: string, schema: TSchema, value: unknown, given: string | undefined): string[] {
+  if (value === undefined) return requiredVariables.has(name) ? [`${name} is required`] : []
+  if (Value.Check(schema, value)) return []
+  const shown = SECRET_VARIABLES.has(name) ? '(hidden)' : JSON.stringify(given)
+  return [`${name}=${shown} ${expectationOf(name)}`]
 }
 
 // An empty variable (`REDIS_URL=`) means unset, as in most shells' and compose files' habits.
@@ -70,26 +79,8 @@ function pickKnownVariables (env: Record<string, string | undefined>): Record<st
   return known
 }
 
-interface SchemaError {
-  keyword: string
-  instancePath: string
-  params: unknown
-  message: string
-}
-
-function describeConfigError (error: SchemaError, given: Record<string, string>): string[] {
-  if (error.keyword === 'required') {
-    const missing = (error.params as { requiredProperties?: string[] }).requiredProperties ?? []
-    return missing.map((name) => `${name} is required`)
-  }
-  const name = error.instancePath.split('/')[1]
-  if (name === undefined || error.instancePath.split('/').length > 2) return []
-  const shown = SECRET_VARIABLES.has(name) ? '(hidden)' : JSON.stringify(given[name])
-  return [`${name}=${shown} ${expectationOf(name)}`]
-}
-
 function expectationOf (name: string): string {
-  const schema = (ConfigSchema.properties as unknown as Record<string, Record<string, unknown>>)[name] ?? {}
+  const schema = (variableSchemas[name] ?? {}) as Record<string, unknown>
   if (schema['anyOf']) {
     const options = (schema['anyOf'] as Array<{ const: string }>).map((option) => option.const)
     return `must be one of ${options.join(', ')}`

@@ -19,9 +19,6 @@ const unlimited = { rateLimit: false } as const
 
 /** Probes for the orchestrator: liveness touches nothing; readiness reports each dependency. */
 export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  let shuttingDown = false
-  app.addHook('preClose', async () => { shuttingDown = true })
-
   app.get('/healthz', {
     config: unlimited,
     schema: { ...operations, summary: 'Liveness', response: { 200: LivenessSchema } },
@@ -37,6 +34,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (_request, reply) => {
     const redis = await redisState(app.redis)
+    const shuttingDown = app.isShuttingDown()
     const readiness: Readiness = {
       status: shuttingDown ? 'shutting-down' : redis === 'down' ? 'degraded' : 'ready',
       checks: { redis },

@@ -1,0 +1,160 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import type { Test } from 'tap'
+import { ConfigError, loadConfig } from '../src/config.js'
+import { DEMO_ACCESS_KEY, DEMO_ACCESS_SECRET } from './simulator/demo-tenants.js'
+
+const CREDENTIALS = { NXCLOUD_ACCESS_KEY: 'live-access-key', NXCLOUD_ACCESS_SECRET: 'live-secret-value-7f3a9c' }
+const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url))
+const PROCESS_DEADLINE_MS = 10_000
+
+function configErrorOf (env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    if (error instanceof ConfigError) return error
+    throw error
+  }
+  throw new Error('loadConfig accepted an invalid environment')
+}
+
+t.test('only the two credentials are needed; everything else has a default', async (t) => {
+  const config = loadConfig(CREDENTIALS)
+  t.match(config, {
+    PORT: 3000,
+    HOST: '0.0.0.0',
+    LOG_LEVEL: 'info',
+    NXCLOUD_BASE_URL: 'https://api2.nxcloud.com',
+    NXCLOUD_TIMEOUT_MS: 5000,
+    CACHE_TTL_SECONDS: 300,
+    RATE_LIMIT_MAX: 100,
+    RATE_LIMIT_WINDOW_MS: 60000,
+    NXCLOUD_ACCESS_KEY: CREDENTIALS.NXCLOUD_ACCESS_KEY,
+    NXCLOUD_ACCESS_SECRET: CREDENTIALS.NXCLOUD_ACCESS_SECRET,
+  })
+  t.equal(config.REDIS_URL, undefined)
+  t.notOk('REDIS_URL' in config, 'REDIS_URL is absent, not an empty string')
+})
+
+t.test('numeric strings become numbers', async (t) => {
+  const config = loadConfig({
+    ...CREDENTIALS,
+    PORT: '8080',
+    NXCLOUD_TIMEOUT_MS: '1500',
+    CACHE_TTL_SECONDS: '42',
+    RATE_LIMIT_MAX: '7',
+    RATE_LIMIT_WINDOW_MS: '1000',
+  })
+  t.equal(config.PORT, 8080)
+  t.equal(config.NXCLOUD_TIMEOUT_MS, 1500)
+  t.equal(config.CACHE_TTL_SECONDS, 42)
+  t.equal(config.RATE_LIMIT_MAX, 7)
+  t.equal(config.RATE_LIMIT_WINDOW_MS, 1000)
+})
+
+t.test('CACHE_TTL_SECONDS=0 is accepted: it turns caching off', async (t) => {
+  t.equal(loadConfig({ ...CREDENTIALS, CACHE_TTL_SECONDS: '0' }).CACHE_TTL_SECONDS, 0)
+})
+
+t.test('an empty variable counts as unset', async (t) => {
+  const config = loadConfig({ ...CREDENTIALS, PORT: '', REDIS_URL: '', LOG_LEVEL: '  ', CACHE_TTL_SECONDS: '' })
+  t.equal(config.PORT, 3000)
+  t.equal(config.REDIS_URL, undefined)
+  t.equal(config.LOG_LEVEL, 'info')
+  t.equal(config.CACHE_TTL_SECONDS, 300)
+
+  const error = configErrorOf({ NXCLOUD_ACCESS_KEY: '', NXCLOUD_ACCESS_SECRET: '' })
+  t.same(error.problems, ['NXCLOUD_ACCESS_KEY is required', 'NXCLOUD_ACCESS_SECRET is required'],
+    'empty credentials are missing credentials')
+})
+
+t.test('one ConfigError names every offending variable at once', async (t) => {
+  const offending = ['NXCLOUD_ACCESS_KEY', 'NXCLOUD_ACCESS_SECRET', 'PORT', 'LOG_LEVEL', 'CACHE_TTL_SECONDS', 'REDIS_URL', 'NXCLOUD_BASE_URL']
+  const error = configErrorOf({
+    PORT: 'abc',
+    LOG_LEVEL: 'loud',
+    CACHE_TTL_SECONDS: '-1',
+    REDIS_URL: 'http://x',
+    NXCLOUD_BASE_URL: 'ftp://x',
+  })
+  t.equal(error.name, 'ConfigError')
+  for (const name of offending) {
+    t.ok(error.problems.some((problem) => problem.startsWith(name)), `problems name ${name}`)
+    t.match(error.message, name, `the message names ${name}`)
+  }
+  t.equal(error.problems.length, offending.length, 'one problem per offending variable')
+})
+
+// TypeBox stops gathering errors after a few; a failed LOG_LEVEL union alone spends most of them.
+t.test('an invalid LOG_LEVEL does not hide the problems of the variables after it', async (t) => {
+  const error = configErrorOf({ ...CREDENTIALS, LOG_LEVEL: 'loud', CACHE_TTL_SECONDS: '-1', REDIS_URL: 'http://x' })
+  t.same(error.problems.map((problem) => problem.split('=')[0]).sort(), ['CACHE_TTL_SECONDS', 'LOG_LEVEL', 'REDIS_URL'])
+})
+
+t.test('the secret never appears in the error message', async (t) => {
+  const secret = CREDENTIALS.NXCLOUD_ACCESS_SECRET
+  const error = configErrorOf({ NXCLOUD_ACCESS_SECRET: secret, PORT: 'abc', REDIS_URL: 'http://x' })
+  t.notMatch(error.message, secret)
+  t.notOk(error.problems.some((problem) => problem.includes(secret)))
+  t.match(error.message, 'NXCLOUD_ACCESS_KEY is required')
+})
+
+interface ProcessResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+// The real entry point, as a container starts it, with nothing inherited but PATH.
+async function runServer (t: Test, env: Record<string, string>): Promise<ProcessResult> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: PROJECT_ROOT,
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8') })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8') })
+  return await new Promise((resolve, reject) => {
+    const deadline = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`server did not exit within ${PROCESS_DEADLINE_MS} ms; stdout: ${stdout}; stderr: ${stderr}`))
+    }, PROCESS_DEADLINE_MS)
+    child.on('close', (code, signal) => {
+      clearTimeout(deadline)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+}
+
+t.test('the process refuses to start with a bad environment and says why in one message', async (t) => {
+  const result = await runServer(t, { PORT: 'abc' })
+  t.equal(result.code, 1)
+  t.equal(result.signal, null)
+  t.equal(result.stdout, '')
+  t.match(result.stderr, /^Invalid configuration:\n/)
+  t.equal(result.stderr.split('Invalid configuration').length, 2, 'exactly one message')
+  for (const name of ['NXCLOUD_ACCESS_KEY', 'NXCLOUD_ACCESS_SECRET', 'PORT']) {
+    t.match(result.stderr, name, `stderr names ${name}`)
+  }
+  t.notMatch(result.stderr, /\n\s+at /, 'no stack trace')
+})
+
+t.test('the process refuses to start with the demo credentials', async (t) => {
+  const result = await runServer(t, {
+    NXCLOUD_ACCESS_KEY: DEMO_ACCESS_KEY,
+    NXCLOUD_ACCESS_SECRET: DEMO_ACCESS_SECRET,
+    PORT: '0',
+    HOST: '127.0.0.1',
+  })
+  t.equal(result.code, 1)
+  t.equal(result.stdout, '', 'it never started: no log line')
+  t.match(result.stderr, /^Invalid configuration:\n/)
+  t.match(result.stderr, 'placeholder')
+  t.match(result.stderr, 'NXCLOUD_ACCESS_KEY')
+  t.notMatch(result.stderr, DEMO_ACCESS_SECRET, 'the secret is not printed')
+})
