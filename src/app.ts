@@ -4,11 +4,11 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import { errorHandlerPlugin } from './errors/error-handler.js'
 import { corsPlugin } from './plugins/cors.js'
-import { gracefulClosePlugin } from './plugins/graceful-close.js'
+import { answerStampPlugin } from './plugins/answer-stamp.js'
 import { phoneListPlugin } from './plugins/phone-list.js'
 import { rateLimitPlugin } from './plugins/rate-limit.js'
 import { redisPlugin } from './plugins/redis.js'
-import { RequestLogController, requestIdOf, requestIdPlugin } from './plugins/request-logging.js'
+import { lazyChildLogger, RequestLogController, requestIdOf } from './plugins/request-logging.js'
 import { swaggerPlugin } from './plugins/swagger.js'
 import { healthRoutes } from './routes/health.js'
 import { openApiRoutes } from './routes/openapi.js'
@@ -32,20 +32,19 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     logger: {
       level: config.LOG_LEVEL,
       redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
-      // Asynchronous stdout: lines that pile up while one write is in flight go out in the next single write.
-      stream: options.logStream ?? destination({ dest: 1, sync: false }),
+      stream: options.logStream ?? bufferedStdout(),
     },
     logController: new RequestLogController(),
+    childLoggerFactory: lazyChildLogger,
     genReqId: requestIdOf,
     requestIdHeader: false,
     trustProxy: config.TRUST_PROXY,
-    // gracefulClosePlugin serves what arrives during close and answers readiness with 503 itself.
+    // answerStampPlugin serves what arrives during close; /readyz answers 503 itself.
     return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(errorHandlerPlugin)
-  await app.register(requestIdPlugin)
-  await app.register(gracefulClosePlugin)
+  await app.register(answerStampPlugin)
   await app.register(corsPlugin, { origins: parseOrigins(config.CORS_ORIGINS) })
   await app.register(swaggerPlugin, { version: SERVICE_VERSION })
   await app.register(redisPlugin, { url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS })
@@ -70,6 +69,15 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(openApiRoutes)
   await app.register(tenantPhonesRoutes, { cacheTtlSeconds: config.CACHE_TTL_SECONDS })
   return app
+}
+
+// One write per request line would cost as much as the request itself on a cache hit: lines are
+// gathered up to LOG_BUFFER_BYTES and written at least every LOG_FLUSH_INTERVAL_MS (pino flushes on exit).
+const LOG_BUFFER_BYTES = 4096
+const LOG_FLUSH_INTERVAL_MS = 1000
+
+function bufferedStdout (): DestinationStream {
+  return destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS })
 }
 
 function parseOrigins (list: string): string[] {

@@ -11,6 +11,7 @@ export function createMemoryPhoneListCache (maxEntries: number, ttlSeconds: numb
   const entries = new LruMap<CachedPhoneList>(maxEntries, ttlSeconds * 1000)
   return {
     shared: false,
+    peek: (appkey) => entries.get(appkey),
     get: async (appkey) => entries.get(appkey),
     set: async (appkey, entry) => { entries.set(appkey, entry) },
     acquireFillLease: async () => HELD_LEASE,

@@ -12,6 +12,8 @@ export interface FillLease {
 
 export interface PhoneListCache {
   readonly shared: boolean
+  /** The entry when it can be read without I/O (in-process caches); undefined otherwise. */
+  peek (appkey: string): CachedPhoneList | undefined
   get (appkey: string): Promise<CachedPhoneList | undefined>
   set (appkey: string, entry: CachedPhoneList, ttlSeconds: number): Promise<void>
   acquireFillLease (appkey: string, leaseMs: number): Promise<FillLease>

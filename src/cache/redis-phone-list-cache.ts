@@ -30,6 +30,7 @@ export function createRedisPhoneListCache (redis: Redis, keyPrefix: string): Pho
 
   return {
     shared: true,
+    peek: () => undefined,
     async get (appkey) {
       return parseEntry(await redis.get(entryKey(appkey)))
     },

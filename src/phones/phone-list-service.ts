@@ -25,6 +25,8 @@ export interface PhoneListServiceOptions {
 }
 
 export interface PhoneListService {
+  /** A fresh entry this process holds, answered synchronously: the cache-hit fast path. */
+  peekFresh (appkey: string): CachedPhoneList | undefined
   getPhoneList (appkey: string, log: FastifyBaseLogger): Promise<PhoneListAnswer>
 }
 
@@ -64,6 +66,7 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
   }
 
   return {
+    peekFresh: (appkey) => cache?.peek(appkey),
     async getPhoneList (appkey, log) {
       const cached = await readCache(cache, appkey, log, logCacheFailure)
       if (cached !== undefined) return { ...cached, cache: 'HIT' }

@@ -1,11 +1,12 @@
-import fp from 'fastify-plugin'
-import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
+import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
+import type { Bindings, ChildLoggerOptions } from 'fastify/types/logger.js'
 
 // Ids from callers are echoed into logs and headers, so only a plain, bounded token is taken as is.
 const ACCEPTED_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 export const REQUEST_ID_HEADER = 'x-request-id'
+export const REQUEST_ID_LOG_LABEL = 'requestId'
 
 /** Fastify's `genReqId`: the caller's X-Request-Id when it is well-formed, a fresh UUID otherwise. */
 export function requestIdOf (request: IncomingMessage): string {
@@ -13,31 +14,77 @@ export function requestIdOf (request: IncomingMessage): string {
   return typeof given === 'string' && ACCEPTED_REQUEST_ID.test(given) ? given : randomUUID()
 }
 
-/** One log line per request, written when it completes, with its latency and cache result. */
+/**
+ * One log line per request, written when it completes, with its latency and cache result. It is
+ * written through the root logger with the id as a field, so a request that logs nothing else never
+ * needs its child logger (see `lazyChildLogger`).
+ */
 export class RequestLogController extends LogController {
   constructor () {
-    super({ requestIdLogLabel: 'requestId' })
+    super({ requestIdLogLabel: REQUEST_ID_LOG_LABEL })
   }
 
   override incomingRequest (): void {}
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    const cache = reply.getHeader('x-cache')
     const line = {
+      [REQUEST_ID_LOG_LABEL]: request.id,
       method: request.method,
       url: request.url,
       statusCode: reply.statusCode,
       responseTimeMs: Math.round(reply.elapsedTime * 100) / 100,
-      ...(cache === undefined ? {} : { cache }),
+      cache: reply.getHeader('x-cache'),
     }
-    if (error) request.log.error({ ...line, err: error }, 'request errored')
-    else request.log.info(line, 'request completed')
+    if (error) request.server.log.error({ ...line, err: error }, 'request errored')
+    else request.server.log.info(line, 'request completed')
   }
 }
 
-/** Returns the request id on every answer, errors included, so callers can quote it. */
-export const requestIdPlugin = fp(async function requestId (app) {
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header(REQUEST_ID_HEADER, request.id)
-  })
-}, { name: 'request-id' })
+type LogArguments = unknown[]
+
+/**
+ * Fastify gives every request a child logger bound to its id. Building it costs more than the rest
+ * of a cache hit, and most requests never log through it: this stand-in builds it on first use.
+ */
+class LazyChildLogger implements FastifyBaseLogger {
+  #child: FastifyBaseLogger | undefined
+  readonly #parent: FastifyBaseLogger
+  readonly #bindings: Bindings
+  readonly #options: ChildLoggerOptions
+
+  constructor (parent: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions) {
+    this.#parent = parent
+    this.#bindings = bindings
+    this.#options = options
+  }
+
+  get level (): string { return this.#child?.level ?? this.#options.level ?? this.#parent.level }
+  set level (level: string) { this.#resolve().level = level }
+
+  fatal (...args: LogArguments): void { this.#call('fatal', args) }
+  error (...args: LogArguments): void { this.#call('error', args) }
+  warn (...args: LogArguments): void { this.#call('warn', args) }
+  info (...args: LogArguments): void { this.#call('info', args) }
+  debug (...args: LogArguments): void { this.#call('debug', args) }
+  trace (...args: LogArguments): void { this.#call('trace', args) }
+  silent (...args: LogArguments): void { this.#call('silent', args) }
+
+  child (bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.#resolve().child(bindings, options)
+  }
+
+  #call (method: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent', args: LogArguments): void {
+    const child = this.#resolve()
+    Reflect.apply(child[method], child, args)
+  }
+
+  #resolve (): FastifyBaseLogger {
+    this.#child ??= this.#parent.child(this.#bindings, this.#options)
+    return this.#child
+  }
+}
+
+/** Fastify's `childLoggerFactory`. */
+export function lazyChildLogger (logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
+  return new LazyChildLogger(logger, bindings, options)
+}

@@ -2,7 +2,8 @@ import Type from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { problemResponse } from '../errors/problem-schema.js'
-import type { PhoneListAnswer } from '../phones/phone-list-service.js'
+import type { CachedPhoneList } from '../cache/phone-list-cache.js'
+import type { CacheResult } from '../phones/phone-list-service.js'
 import { PhoneListSchema } from '../phones/phone-schemas.js'
 
 export const TenantPhonesParamsSchema = Type.Object({
@@ -52,20 +53,26 @@ export const tenantPhonesRoutes: FastifyPluginAsyncTypebox<TenantPhonesRouteOpti
         504: problemResponse(504),
       },
     },
-  }, async (request, reply) => {
-    const answer = await app.phoneListService.getPhoneList(request.params.appkey, request.log)
-    return sendPhoneList(reply, answer, options.cacheTtlSeconds)
+  }, (request, reply) => {
+    const { appkey } = request.params
+    const ttlSeconds = options.cacheTtlSeconds
+    // An in-process hit is answered synchronously: no promise on the path that carries most traffic.
+    const local = app.phoneListService.peekFresh(appkey)
+    if (local !== undefined) {
+      sendPhoneList(reply, local, 'HIT', ttlSeconds)
+      return
+    }
+    return app.phoneListService.getPhoneList(appkey, request.log)
+      .then((answer) => { sendPhoneList(reply, answer, answer.cache, ttlSeconds) })
   })
 }
 
 // The body was serialised once, when it was fetched: a hit sends those bytes as they are.
-function sendPhoneList (reply: FastifyReply, answer: PhoneListAnswer, ttlSeconds: number): FastifyReply {
-  setFreshnessHeaders(reply, answer, ttlSeconds)
-  return reply.type('application/json; charset=utf-8').send(answer.body)
-}
-
-function setFreshnessHeaders (reply: FastifyReply, answer: PhoneListAnswer, ttlSeconds: number): void {
-  const ageSeconds = Math.max(0, Math.floor((Date.now() - answer.fetchedAtMs) / 1000))
+function sendPhoneList (reply: FastifyReply, entry: CachedPhoneList, cache: CacheResult, ttlSeconds: number): void {
+  const ageSeconds = Math.max(0, Math.floor((Date.now() - entry.fetchedAtMs) / 1000))
   const cacheControl = ttlSeconds === 0 ? 'no-store' : `private, max-age=${Math.max(0, ttlSeconds - ageSeconds)}`
-  reply.headers({ 'x-cache': answer.cache, 'cache-control': cacheControl, age: ageSeconds })
+  reply
+    .headers({ 'x-cache': cache, 'cache-control': cacheControl, age: ageSeconds })
+    .type('application/json; charset=utf-8')
+    .send(entry.body)
 }

@@ -1,0 +1,27 @@
+import fp from 'fastify-plugin'
+import { REQUEST_ID_HEADER } from './request-logging.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** True once `close()` has begun: readiness fails and connections are not kept alive. */
+    isShuttingDown (): boolean
+  }
+}
+
+/**
+ * Stamps every answer, errors included, with its request id, and drains instead of refusing:
+ * requests already on their way keep being served while the server closes, each answer telling its
+ * client to reconnect elsewhere (`Connection: close`). Without that, a keep-alive socket left idle
+ * after its last answer would hold `close()` open until it timed out. Both live in one onSend hook
+ * because every hook is paid by every request.
+ */
+export const answerStampPlugin = fp(async function answerStamp (app) {
+  let shuttingDown = false
+  app.decorate('isShuttingDown', () => shuttingDown)
+  app.addHook('preClose', async () => { shuttingDown = true })
+  app.addHook('onSend', (request, reply, payload, done) => {
+    reply.header(REQUEST_ID_HEADER, request.id)
+    if (shuttingDown) reply.header('connection', 'close')
+    done(null, payload)
+  })
+}, { name: 'answer-stamp' })
