@@ -3,17 +3,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { STATUS_CODES } from 'node:http'
 import { ProblemError } from './problem-error.js'
 import { ProblemTypes } from './problem-types.js'
-import { PROBLEM_CONTENT_TYPE } from './problem-schema.js'
-
-interface Problem {
-  type: string
-  title: string
-  status: number
-  detail: string
-  instance: string
-  requestId: string
-  upstreamCode?: number
-}
+import { PROBLEM_CONTENT_TYPE, type Problem } from './problem-schema.js'
 
 /** One place turns every error into an RFC 9457 answer; 5xx details never carry internals. */
 export const errorHandlerPlugin = fp(async function errorHandler (app) {

@@ -1,4 +1,4 @@
-import Type, { type TSchema } from 'typebox'
+import Type, { type Static, type TSchema } from 'typebox'
 import { problemKindsWithStatus, ProblemTypes } from './problem-types.js'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
@@ -18,6 +18,8 @@ export const ProblemSchema = Type.Object(
   problemFields(Type.String({ description: 'Problem type URI, relative to this service (see the README).' })),
   { description: 'RFC 9457 problem details.' }
 )
+
+export type Problem = Static<typeof ProblemSchema>
 
 /**
  * The OpenAPI response entry for one HTTP status: its schema names exactly the problem types that

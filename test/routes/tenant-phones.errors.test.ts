@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
+import type { Problem } from '../../src/errors/problem-schema.js'
 import { ProblemTypes, type ProblemKind } from '../../src/errors/problem-types.js'
 import { buildTestApp, phonesUrl, startSimulator, testConfig, TEST_REDIS_URL, type TestApp } from '../helper.js'
 import type { NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
@@ -15,15 +16,7 @@ const SLOWER_THAN_TIMEOUT = 'sim-slow-2000'
 const CLOCK_SKEW_MS = 120_000
 const REPEATED_PROBE_CALLS = 5
 
-interface ProblemBody {
-  type: string
-  title: string
-  status: number
-  detail: string
-  instance: string
-  requestId: string
-  upstreamCode?: number
-}
+type ProblemBody = Problem
 
 interface ExpectedProblem {
   instance: string
