@@ -10,7 +10,6 @@ const HELD_LEASE: FillLease = { acquired: true, release: async () => {} }
 export function createMemoryPhoneListCache (maxEntries: number, ttlSeconds: number): PhoneListCache {
   const entries = new LruMap<CachedPhoneList>(maxEntries, ttlSeconds * 1000)
   return {
-    shared: false,
     peek: (appkey) => entries.get(appkey),
     get: async (appkey) => entries.get(appkey),
     set: async (appkey, entry) => { entries.set(appkey, entry) },

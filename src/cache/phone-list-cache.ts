@@ -11,7 +11,6 @@ export interface FillLease {
 }
 
 export interface PhoneListCache {
-  readonly shared: boolean
   /** The entry when it can be read without I/O (in-process caches); undefined otherwise. */
   peek (appkey: string): CachedPhoneList | undefined
   get (appkey: string): Promise<CachedPhoneList | undefined>

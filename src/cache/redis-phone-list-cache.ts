@@ -29,7 +29,6 @@ export function createRedisPhoneListCache (redis: Redis, keyPrefix: string): Pho
   const leaseKey = (appkey: string) => `${keyPrefix}${LEASE_KEY}${appkey}`
 
   return {
-    shared: true,
     peek: () => undefined,
     async get (appkey) {
       return parseEntry(await redis.get(entryKey(appkey)))

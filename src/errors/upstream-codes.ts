@@ -3,9 +3,7 @@ import type { ProblemKind } from './problem-types.js'
 /** NxCloud envelope codes with a meaning of their own; every other non-zero code is an upstream error. */
 export const UpstreamCodes = {
   success: 0,
-  requestFailed: -1,
   parameterException: 9000,
-  systemBusinessError: 9001,
   notAnIntegrator: 9007,
   appkeyNotFound: 9008,
   appkeyOfAnotherCustomer: 9010,

@@ -27,7 +27,6 @@ export const UpstreamPhoneListDataSchema = Type.Union([Type.Null(), Type.Array(U
 
 export type UpstreamEnvelope = Static<typeof UpstreamEnvelopeSchema>
 export type UpstreamPhone = Static<typeof UpstreamPhoneSchema>
-export type UpstreamPhoneListData = Static<typeof UpstreamPhoneListDataSchema>
 
 export const UpstreamEnvelopeValidator = Compile(UpstreamEnvelopeSchema)
 export const UpstreamPhoneListDataValidator = Compile(UpstreamPhoneListDataSchema)
