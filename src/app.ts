@@ -1,8 +1,9 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { destination, type DestinationStream } from 'pino'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { Config } from './config.js'
+import type { Config, TrustProxy } from './config.js'
 import { errorHandlerPlugin } from './errors/error-handler.js'
+import { accessPlugin, type AccessPluginOptions } from './plugins/access.js'
 import { corsPlugin } from './plugins/cors.js'
 import { answerStampPlugin } from './plugins/answer-stamp.js'
 import { phoneListPlugin } from './plugins/phone-list.js'
@@ -38,7 +39,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     childLoggerFactory: lazyChildLogger,
     genReqId: requestIdOf,
     requestIdHeader: false,
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: trustProxyOption(config.TRUST_PROXY),
     // answerStampPlugin serves what arrives during close; /readyz answers 503 itself.
     return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>()
@@ -48,6 +49,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(corsPlugin, { origins: parseOrigins(config.CORS_ORIGINS) })
   await app.register(swaggerPlugin, { version: SERVICE_VERSION })
   await app.register(redisPlugin, { url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS })
+  await app.register(accessPlugin, accessOptionsOf(config))
   await app.register(rateLimitPlugin, {
     max: config.RATE_LIMIT_MAX,
     windowMs: config.RATE_LIMIT_WINDOW_MS,
@@ -78,6 +80,26 @@ const LOG_FLUSH_INTERVAL_MS = 1000
 
 function bufferedStdout (): DestinationStream {
   return destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS })
+}
+
+// Fastify treats a bare number as "trust nothing"; a hop count is spelled as proxy-addr's hop test.
+function trustProxyOption (trustProxy: TrustProxy): false | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof trustProxy !== 'number') return trustProxy
+  if (trustProxy === 0) return false
+  return (_address, hop) => hop < trustProxy
+}
+
+function accessOptionsOf (config: Config): AccessPluginOptions {
+  const { API_KEYS_FILE: file, JWT_JWKS_URL: jwksUrl, JWT_ISSUER: issuer, JWT_AUDIENCE: audience } = config
+  return {
+    disabled: config.AUTH_DISABLED,
+    apiKeys: file === undefined
+      ? undefined
+      : { file, reloadIntervalMs: config.API_KEYS_RELOAD_INTERVAL_MS, rejectDemoKeys: !config.NXCLOUD_ALLOW_DEMO_CREDENTIALS },
+    jwt: jwksUrl === undefined || issuer === undefined || audience === undefined
+      ? undefined
+      : { jwksUrl, issuer, audience, tenantsClaim: config.JWT_TENANTS_CLAIM, cooldownMs: config.JWT_JWKS_COOLDOWN_MS },
+  }
 }
 
 function parseOrigins (list: string): string[] {

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import Type, { type Static, type TSchema } from 'typebox'
 import Value from 'typebox/value'
 
@@ -7,6 +9,8 @@ const LogLevelSchema = Type.Union(
 
 const PositiveInteger = (defaultValue: number, description: string) =>
   Type.Integer({ minimum: 1, default: defaultValue, description })
+
+const OptionalPath = (description: string) => Type.Optional(Type.String({ minLength: 1, description }))
 
 /**
  * The environment the service reads, and so its configuration type: one schema, no hand-written twin.
@@ -19,10 +23,18 @@ export const ConfigSchema = Type.Object({
     ...LogLevelSchema,
     default: 'info',
   }),
-  TRUST_PROXY: Type.Boolean({ default: false, description: 'trust X-Forwarded-For to find the client address' }),
+  TRUST_PROXY: Type.String({
+    default: 'false',
+    description: 'false, a hop count, or a comma-separated list of proxy addresses/CIDRs',
+  }),
   NXCLOUD_BASE_URL: Type.String({ pattern: '^https?://[^/?#]+/?$', default: 'https://api2.nxcloud.com' }),
   NXCLOUD_ACCESS_KEY: Type.String({ minLength: 1 }),
-  NXCLOUD_ACCESS_SECRET: Type.String({ minLength: 1 }),
+  NXCLOUD_ACCESS_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  NXCLOUD_ACCESS_SECRET_FILE: OptionalPath('file holding the integrator secret (container secrets)'),
+  NXCLOUD_ALLOW_DEMO_CREDENTIALS: Type.Boolean({
+    default: false,
+    description: 'accept the simulator\'s demo credentials and demo API keys (tests, benchmark, dev only)',
+  }),
   NXCLOUD_TIMEOUT_MS: PositiveInteger(5000, 'whole upstream call budget'),
   NXCLOUD_MAX_CONNECTIONS: PositiveInteger(32, 'keep-alive sockets to NxCloud per instance'),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
@@ -30,13 +42,30 @@ export const ConfigSchema = Type.Object({
   CACHE_TTL_SECONDS: Type.Integer({ minimum: 0, default: 300 }),
   CACHE_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:_.-]{1,64}$', default: 'nxcloud-bff:' }),
   CACHE_MAX_ENTRIES: PositiveInteger(10_000, 'bound of the in-process cache'),
-  RATE_LIMIT_MAX: PositiveInteger(100, 'requests per client per window'),
+  RATE_LIMIT_MAX: PositiveInteger(100, 'requests per caller (or per address without credentials) per window'),
   RATE_LIMIT_WINDOW_MS: PositiveInteger(60_000, 'rate-limit window'),
+  API_KEYS_FILE: OptionalPath('JSON file of API key hashes, re-read when it changes'),
+  API_KEYS_RELOAD_INTERVAL_MS: PositiveInteger(2_000, 'how often the API key file is checked for changes'),
+  JWT_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_TENANTS_CLAIM: Type.String({ pattern: '^[A-Za-z0-9_:./-]{1,128}$', default: 'appkeys' }),
+  JWT_JWKS_COOLDOWN_MS: PositiveInteger(30_000, 'least time between two JWKS fetches caused by unknown key ids'),
+  AUTH_DISABLED: Type.Boolean({ default: false, description: 'serve every tenant to anyone (explicit opt-out)' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated browser origins allowed to call; empty: CORS off' }),
   SHUTDOWN_TIMEOUT_MS: PositiveInteger(10_000, 'how long in-flight requests may take to finish on SIGTERM'),
 })
 
-export type Config = Static<typeof ConfigSchema>
+/** Fastify's `trustProxy` forms we accept: no proxy, a number of proxy hops, or the proxies' addresses. */
+export type TrustProxy = false | number | string[]
+
+type ConfigVariables = Static<typeof ConfigSchema>
+
+/** The validated configuration: the secret resolved (from its variable or its file), TRUST_PROXY parsed. */
+export type Config = Omit<ConfigVariables, 'NXCLOUD_ACCESS_SECRET' | 'NXCLOUD_ACCESS_SECRET_FILE' | 'TRUST_PROXY'> & {
+  NXCLOUD_ACCESS_SECRET: string
+  TRUST_PROXY: TrustProxy
+}
 
 export class ConfigError extends Error {
   constructor (readonly problems: string[]) {
@@ -46,6 +75,9 @@ export class ConfigError extends Error {
 }
 
 const SECRET_VARIABLES = new Set(['NXCLOUD_ACCESS_SECRET'])
+const JWT_VARIABLES = ['JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE'] as const
+// Placeholder credentials from .env.example and the simulator's demo ones must never reach NxCloud.
+const PLACEHOLDER_CREDENTIAL = /^(change-?me|demo-|example|your-)/i
 
 /** Reads the configuration from an environment, reporting every offending variable at once. */
 export function loadConfig (env: Record<string, string | undefined>): Config {
@@ -54,8 +86,14 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
   const problems = Object.entries(variableSchemas).flatMap(([name, schema]) =>
     problemWith(name, schema, converted[name], known[name])
   )
-  if (problems.length > 0) throw new ConfigError(problems)
-  return converted as Config
+  // The checks across variables run too, so that one message still names everything to fix.
+  const variables = converted as ConfigVariables
+  const secret = resolveSecret(variables, problems)
+  const trustProxy = parseTrustProxy(variables.TRUST_PROXY, problems)
+  problems.push(...authProblems(variables), ...placeholderProblems(variables, secret))
+  if (problems.length > 0 || secret === undefined || trustProxy === undefined) throw new ConfigError(problems)
+  const { NXCLOUD_ACCESS_SECRET_FILE: _file, ...rest } = variables
+  return { ...rest, NXCLOUD_ACCESS_SECRET: secret, TRUST_PROXY: trustProxy }
 }
 
 const variableSchemas = ConfigSchema.properties as unknown as Record<string, TSchema>
@@ -67,6 +105,86 @@ function problemWith (name: string, schema: TSchema, value: unknown, given: stri
   if (Value.Check(schema, value)) return []
   const shown = SECRET_VARIABLES.has(name) ? '(hidden)' : JSON.stringify(given)
   return [`${name}=${shown} ${expectationOf(name)}`]
+}
+
+// Container platforms mount secrets as files; a trailing newline from `echo` is not part of the secret.
+function resolveSecret (variables: ConfigVariables, problems: string[]): string | undefined {
+  const { NXCLOUD_ACCESS_SECRET: value, NXCLOUD_ACCESS_SECRET_FILE: file } = variables
+  if (value !== undefined && file !== undefined) {
+    problems.push('NXCLOUD_ACCESS_SECRET and NXCLOUD_ACCESS_SECRET_FILE are both set; set only one')
+    return undefined
+  }
+  if (value !== undefined) return value
+  if (file === undefined) {
+    problems.push('NXCLOUD_ACCESS_SECRET is required (or NXCLOUD_ACCESS_SECRET_FILE naming a file that holds it)')
+    return undefined
+  }
+  try {
+    const secret = readFileSync(file, 'utf8').trim()
+    if (secret !== '') return secret
+    problems.push(`NXCLOUD_ACCESS_SECRET_FILE=${JSON.stringify(file)} is empty`)
+  } catch (error) {
+    problems.push(`NXCLOUD_ACCESS_SECRET_FILE=${JSON.stringify(file)} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
+  return undefined
+}
+
+// Proxy-addr's named ranges, as Fastify accepts them.
+const NAMED_PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/**
+ * `true` would trust every hop, so the left-most X-Forwarded-For, which the client writes itself,
+ * would become its address: refused. A hop count or the proxies' own addresses make the client the
+ * right-most hop that is not a trusted proxy.
+ */
+export function parseTrustProxy (value: string, problems: string[]): TrustProxy | undefined {
+  const trimmed = value.trim().toLowerCase()
+  if (trimmed === 'false' || trimmed === '0') return false
+  if (trimmed === 'true') {
+    problems.push('TRUST_PROXY=true would let any client choose its own address (the left-most X-Forwarded-For); ' +
+      'set the number of proxies in front of the service (e.g. TRUST_PROXY=1) or their addresses (e.g. TRUST_PROXY=10.0.0.0/8)')
+    return undefined
+  }
+  if (/^\d+$/.test(trimmed)) return Number(trimmed)
+  const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+  const invalid = entries.filter((entry) => !isProxyAddress(entry))
+  if (entries.length === 0 || invalid.length > 0) {
+    problems.push(`TRUST_PROXY=${JSON.stringify(value)} must be false, a hop count, or a comma-separated list of ` +
+      `addresses/CIDRs (or loopback, linklocal, uniquelocal)${invalid.length > 0 ? `; not an address: ${invalid.join(', ')}` : ''}`)
+    return undefined
+  }
+  return entries
+}
+
+function isProxyAddress (entry: string): boolean {
+  if (NAMED_PROXY_RANGES.has(entry)) return true
+  const [address = '', prefix, ...rest] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  if (prefix === undefined) return true
+  const maxPrefix = family === 4 ? 32 : 128
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= maxPrefix
+}
+
+function authProblems (variables: ConfigVariables): string[] {
+  const jwtSet = JWT_VARIABLES.filter((name) => variables[name] !== undefined)
+  if (jwtSet.length > 0 && jwtSet.length < JWT_VARIABLES.length) {
+    const missing = JWT_VARIABLES.filter((name) => variables[name] === undefined)
+    return [`${missing.join(', ')} must be set too: JWT_JWKS_URL, JWT_ISSUER and JWT_AUDIENCE go together`]
+  }
+  if (variables.AUTH_DISABLED || variables.API_KEYS_FILE !== undefined || jwtSet.length > 0) return []
+  return ['no caller authentication is configured: set API_KEYS_FILE (API keys for services) and/or ' +
+    'JWT_JWKS_URL, JWT_ISSUER and JWT_AUDIENCE (tokens of your identity provider); ' +
+    'to serve every tenant to anyone who reaches the port, set AUTH_DISABLED=true explicitly']
+}
+
+function placeholderProblems (variables: ConfigVariables, secret: string | undefined): string[] {
+  if (variables.NXCLOUD_ALLOW_DEMO_CREDENTIALS) return []
+  const placeholder = PLACEHOLDER_CREDENTIAL.test(variables.NXCLOUD_ACCESS_KEY ?? '') ||
+    (secret !== undefined && PLACEHOLDER_CREDENTIAL.test(secret))
+  return placeholder
+    ? ['NXCLOUD_ACCESS_KEY / NXCLOUD_ACCESS_SECRET hold placeholder or demo values; set the real integrator credentials']
+    : []
 }
 
 // An empty variable (`REDIS_URL=`) means unset, as in most shells' and compose files' habits.

@@ -1,17 +1,10 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
+import { ApiKeyFileError } from './auth/api-keys.js'
 import { ConfigError, loadConfig } from './config.js'
-
-// Placeholder credentials from .env.example must never reach NxCloud from a production start.
-const PLACEHOLDER_CREDENTIAL = /^(change-?me|demo-|example|your-)/i
 
 async function main (): Promise<void> {
   const config = loadConfig(process.env)
-  if (PLACEHOLDER_CREDENTIAL.test(config.NXCLOUD_ACCESS_KEY) || PLACEHOLDER_CREDENTIAL.test(config.NXCLOUD_ACCESS_SECRET)) {
-    if (process.env['NXCLOUD_ALLOW_DEMO_CREDENTIALS'] !== 'true') {
-      throw new ConfigError(['NXCLOUD_ACCESS_KEY / NXCLOUD_ACCESS_SECRET hold placeholder or demo values; set the real integrator credentials'])
-    }
-  }
   const app = await buildApp(config)
 
   closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS }, async ({ signal, err }) => {
@@ -24,7 +17,7 @@ async function main (): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError || error instanceof ApiKeyFileError) {
     process.stderr.write(`${error.message}\n`)
   } else {
     process.stderr.write(`nxcloud-bff failed to start: ${error instanceof Error ? error.stack : String(error)}\n`)

@@ -29,14 +29,20 @@ export async function startSimulator (t: Teardown, options: Partial<SimulatorOpt
   return simulator
 }
 
-/** A valid configuration pointing at the simulator; `env` overrides any variable, as the process would. */
+/**
+ * A valid configuration pointing at the simulator; `env` overrides any variable, as the process would.
+ * Caller authentication is off unless a test turns it on (`authEnv`): the tests of caching, errors and
+ * limits are about those, and the access tests (test/auth/) prove the authenticated paths.
+ */
 export function testConfig (simulator: NxCloudSimulator, env: Record<string, string | undefined> = {}): Config {
   return loadConfig({
     NXCLOUD_BASE_URL: simulator.url,
     NXCLOUD_ACCESS_KEY: DEMO_ACCESS_KEY,
     NXCLOUD_ACCESS_SECRET: DEMO_ACCESS_SECRET,
+    NXCLOUD_ALLOW_DEMO_CREDENTIALS: 'true',
     CACHE_KEY_PREFIX: uniqueKeyPrefix(),
     LOG_LEVEL: 'info',
+    AUTH_DISABLED: 'true',
     ...env,
   })
 }

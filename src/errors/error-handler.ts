@@ -9,6 +9,9 @@ import { PROBLEM_CONTENT_TYPE, type Problem } from './problem-schema.js'
 export const errorHandlerPlugin = fp(async function errorHandler (app) {
   app.setErrorHandler((error: FastifyError | ProblemError, request, reply) => {
     const problem = problemFor(error, request)
+    if (error instanceof ProblemError && error.retryAfterSeconds !== undefined) {
+      reply.header('retry-after', error.retryAfterSeconds)
+    }
     if (problem.status >= 500 && !(error instanceof ProblemError)) {
       request.log.error({ err: error }, 'unexpected error')
     }

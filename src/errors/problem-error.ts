@@ -3,6 +3,8 @@ import { ProblemTypes, type ProblemKind } from './problem-types.js'
 export interface ProblemErrorOptions {
   /** The `code` NxCloud answered with, when it answered with one. */
   upstreamCode?: number
+  /** Sent as Retry-After: when trying again makes sense. */
+  retryAfterSeconds?: number
   cause?: unknown
 }
 
@@ -10,12 +12,14 @@ export interface ProblemErrorOptions {
 export class ProblemError extends Error {
   readonly kind: ProblemKind
   readonly upstreamCode: number | undefined
+  readonly retryAfterSeconds: number | undefined
 
   constructor (kind: ProblemKind, detail: string, options: ProblemErrorOptions = {}) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'ProblemError'
     this.kind = kind
     this.upstreamCode = options.upstreamCode
+    this.retryAfterSeconds = options.retryAfterSeconds
   }
 
   get statusCode (): number {

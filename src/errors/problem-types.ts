@@ -14,6 +14,26 @@ export const ProblemTypes = {
     type: '/problems/route-not-found',
     title: 'No such route',
   },
+  unauthenticated: {
+    status: 401,
+    type: '/problems/unauthenticated',
+    title: 'Credentials are missing or not valid',
+  },
+  insufficientScope: {
+    status: 403,
+    type: '/problems/insufficient-scope',
+    title: 'The caller lacks the scope this operation needs',
+  },
+  tenantNotAllowed: {
+    status: 403,
+    type: '/problems/tenant-not-allowed',
+    title: 'The caller may not read this tenant',
+  },
+  authenticationUnavailable: {
+    status: 503,
+    type: '/problems/authentication-unavailable',
+    title: 'Bearer tokens cannot be verified right now',
+  },
   rateLimited: {
     status: 429,
     type: '/problems/rate-limited',

@@ -9,7 +9,7 @@ declare module 'fastify' {
 }
 
 /**
- * Stamps every answer, errors included, with its request id, and drains instead of refusing:
+ * Stamps every answer, errors included, with its request id and `nosniff`, and drains instead of refusing:
  * requests already on their way keep being served while the server closes, each answer telling its
  * client to reconnect elsewhere (`Connection: close`). Without that, a keep-alive socket left idle
  * after its last answer would hold `close()` open until it timed out. Both live in one onSend hook
@@ -21,6 +21,8 @@ export const answerStampPlugin = fp(async function answerStamp (app) {
   app.addHook('preClose', async () => { shuttingDown = true })
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header(REQUEST_ID_HEADER, request.id)
+    // Browsers must never guess a type for our JSON (or a problem) and render it as something else.
+    reply.header('x-content-type-options', 'nosniff')
     if (shuttingDown) reply.header('connection', 'close')
     done(null, payload)
   })

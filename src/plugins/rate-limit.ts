@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
+import type { FastifyRequest } from 'fastify'
 import { ProblemError } from '../errors/problem-error.js'
+import { createRateLimitStore } from '../rate-limit/rate-limit-store.js'
 
 export interface RateLimitPluginOptions {
   max: number
@@ -8,19 +10,26 @@ export interface RateLimitPluginOptions {
   keyPrefix: string
 }
 
+// Counters this process keeps (callers under their limit are dropped first when it is full).
+const MAX_TRACKED_CLIENTS = 100_000
+
 /**
- * Per-client limit (by address; see TRUST_PROXY). With Redis the count is shared by every instance;
- * when Redis fails the limiter lets requests through rather than fail them (`skipOnError`).
+ * Per-caller limit: by caller id once authenticated (a key may carry its own `rateLimitMax`), by
+ * address otherwise, so failed authentications count against the address they come from. With
+ * Redis the count is shared by every instance; without it, each instance limits on its own.
  */
 export const rateLimitPlugin = fp<RateLimitPluginOptions>(async function rateLimiting (app, options) {
   await app.register(rateLimit, {
     global: true,
-    max: options.max,
+    max: (request: FastifyRequest) => request.caller?.rateLimitMax ?? options.max,
     timeWindow: options.windowMs,
-    skipOnError: true,
-    nameSpace: `${options.keyPrefix}rate-limit:`,
-    ...(app.redis === undefined ? {} : { redis: app.redis }),
+    keyGenerator: rateLimitKeyOf,
+    store: createRateLimitStore({ redis: app.redis, keyPrefix: options.keyPrefix, maxTrackedLocally: MAX_TRACKED_CLIENTS }),
     errorResponseBuilder: (_request, context) =>
       new ProblemError('rateLimited', `Rate limit of ${context.max} requests exceeded; retry in ${context.after}`),
   })
-}, { name: 'rate-limit', dependencies: ['redis'] })
+}, { name: 'rate-limit', dependencies: ['redis', 'access'] })
+
+function rateLimitKeyOf (request: FastifyRequest): string {
+  return request.caller === undefined ? `address:${request.ip}` : `caller:${request.caller.id}`
+}

@@ -34,6 +34,7 @@ export class RequestLogController extends LogController {
       statusCode: reply.statusCode,
       responseTimeMs: Math.round(reply.elapsedTime * 100) / 100,
       cache: reply.getHeader('x-cache'),
+      callerId: request.caller?.id,
     }
     if (error) request.server.log.error({ ...line, err: error }, 'request errored')
     else request.server.log.info(line, 'request completed')

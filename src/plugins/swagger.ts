@@ -16,12 +16,32 @@ Every error is an RFC 9457 problem (\`application/problem+json\`) whose \`type\`
 ${problemTypeList}
 `
 
+/** Either credential opens a protected operation (OpenAPI: alternatives are separate objects). */
+export const SECURITY_REQUIREMENTS = [{ apiKey: [] }, { bearer: [] }]
+
 /** The OpenAPI 3.1 document, generated from the routes' TypeBox schemas. */
 export const swaggerPlugin = fp(async function openApi (app, options: { version: string }) {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'nxcloud-bff', version: options.version, description: API_DESCRIPTION },
+      components: {
+        securitySchemes: {
+          apiKey: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-API-Key',
+            description: 'For services: a key issued with `npm run key:new`, naming the tenants and scopes it opens.',
+          },
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'For browsers: a token of the company identity provider, with the tenants in its ' +
+              '`appkeys` claim (configurable) and the scopes in `scope` or `scp`.',
+          },
+        },
+      },
       tags: [
         { name: 'tenants', description: 'NxCloud customer applications' },
         { name: 'operations', description: 'Health and readiness' },

@@ -5,6 +5,8 @@ import { problemResponse } from '../errors/problem-schema.js'
 import type { CachedPhoneList } from '../cache/phone-list-cache.js'
 import type { CacheResult } from '../phones/phone-list-service.js'
 import { PhoneListSchema } from '../phones/phone-schemas.js'
+import { Scopes } from '../auth/caller.js'
+import { SECURITY_REQUIREMENTS } from '../plugins/swagger.js'
 
 export const TenantPhonesParamsSchema = Type.Object({
   appkey: Type.String({
@@ -21,11 +23,19 @@ const cacheHeaders = {
   'cache-control': Type.String({ description: '`private, max-age=<seconds the list stays fresh>`, or `no-store` when caching is off.' }),
   age: Type.Integer({ description: 'Seconds since the list was read from NxCloud.' }),
   'x-request-id': Type.String(),
+  vary: Type.String({ description: 'The credentials headers: the answer depends on who asks.' }),
 }
 
-const RATE_LIMIT_HEADERS = {
+const RETRY_AFTER_HEADERS = {
   'retry-after': Type.Integer({ description: 'Seconds until the client may call again.' }),
 }
+
+const UNAUTHENTICATED_HEADERS = {
+  'www-authenticate': Type.String({ description: 'The accepted schemes (RFC 9110; RFC 6750 for Bearer).' }),
+}
+
+// Each caller reads only its own tenants: a shared cache must not hand one caller's answer to another.
+const VARY_ON_CREDENTIALS = 'authorization, x-api-key'
 
 export interface TenantPhonesRouteOptions {
   cacheTtlSeconds: number
@@ -33,11 +43,14 @@ export interface TenantPhonesRouteOptions {
 
 export const tenantPhonesRoutes: FastifyPluginAsyncTypebox<TenantPhonesRouteOptions> = async (app, options) => {
   app.get('/tenants/:appkey/phones', {
+    config: { access: { scope: Scopes.phonesRead, tenantParam: 'appkey' } },
     schema: {
       operationId: 'listTenantPhones',
       summary: 'List the WhatsApp phone numbers of a tenant',
-      description: 'Answers from the shared cache when the list is fresh, otherwise from NxCloud.',
+      description: 'Answers from the shared cache when the list is fresh, otherwise from NxCloud. ' +
+        `Needs an API key or a bearer token with the scope \`${Scopes.phonesRead}\` whose tenants include the appkey.`,
       tags: ['tenants'],
+      security: SECURITY_REQUIREMENTS,
       params: TenantPhonesParamsSchema,
       response: {
         200: {
@@ -46,10 +59,12 @@ export const tenantPhonesRoutes: FastifyPluginAsyncTypebox<TenantPhonesRouteOpti
           content: { 'application/json': { schema: PhoneListSchema } },
         },
         400: problemResponse(400),
+        401: { ...problemResponse(401), headers: UNAUTHENTICATED_HEADERS },
         403: problemResponse(403),
         404: problemResponse(404),
-        429: { ...problemResponse(429), headers: RATE_LIMIT_HEADERS },
+        429: { ...problemResponse(429), headers: RETRY_AFTER_HEADERS },
         502: problemResponse(502),
+        503: { ...problemResponse(503), headers: RETRY_AFTER_HEADERS },
         504: problemResponse(504),
       },
     },
@@ -72,7 +87,7 @@ function sendPhoneList (reply: FastifyReply, entry: CachedPhoneList, cache: Cach
   const ageSeconds = Math.max(0, Math.floor((Date.now() - entry.fetchedAtMs) / 1000))
   const cacheControl = ttlSeconds === 0 ? 'no-store' : `private, max-age=${Math.max(0, ttlSeconds - ageSeconds)}`
   reply
-    .headers({ 'x-cache': cache, 'cache-control': cacheControl, age: ageSeconds })
+    .headers({ 'x-cache': cache, 'cache-control': cacheControl, age: ageSeconds, vary: VARY_ON_CREDENTIALS })
     .type('application/json; charset=utf-8')
     .send(entry.body)
 }

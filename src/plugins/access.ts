@@ -1,0 +1,224 @@
+import fp from 'fastify-plugin'
+import type { FastifyBaseLogger, FastifyRequest, onRequestHookHandler, preHandlerHookHandler, preValidationHookHandler } from 'fastify'
+import { API_KEY_HEADER, createApiKeyRegistry, isWellFormedApiKey, type ApiKeyRegistry } from '../auth/api-keys.js'
+import {
+  AuthenticationFailure,
+  AuthenticationUnavailable,
+  hasScope,
+  mayReadTenant,
+  type Caller,
+  type Scope,
+} from '../auth/caller.js'
+import { createJwtVerifier, type JwtVerifier, type JwtVerifierOptions } from '../auth/jwt-verifier.js'
+import { ProblemError } from '../errors/problem-error.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who is calling, once authenticated; undefined on open routes and when AUTH_DISABLED=true. */
+    caller: Caller | undefined
+    authenticationFailure: AuthenticationFailure | undefined
+  }
+  interface FastifyContextConfig {
+    /** Marks a route as protected: the scope it needs, and the path parameter naming the tenant. */
+    access?: RouteAccess
+  }
+}
+
+export interface RouteAccess {
+  scope: Scope
+  tenantParam: string
+}
+
+export interface AccessPluginOptions {
+  disabled: boolean
+  apiKeys: { file: string, reloadIntervalMs: number, rejectDemoKeys: boolean } | undefined
+  jwt: Omit<JwtVerifierOptions, 'log'> | undefined
+}
+
+const REALM = 'nxcloud-bff'
+const BEARER_PREFIX = /^Bearer +/i
+// A flood of bad credentials must not flood the log: this many warnings per interval, then a count.
+const FAILURE_WARNINGS_PER_INTERVAL = 10
+const FAILURE_WARNING_INTERVAL_MS = 10_000
+const AUTH_UNAVAILABLE_RETRY_AFTER_S = 5
+
+/**
+ * Caller authentication and tenant authorization for every route that declares `config.access`.
+ * The order is the point: the caller is identified first (so the rate limiter, whose hook follows,
+ * counts by caller, and counts failed attempts by address), a failure is answered only after that
+ * count, and the tenant is checked before the handler, so a denied request touches neither the
+ * cache nor NxCloud and learns nothing about the tenant.
+ */
+export const accessPlugin = fp<AccessPluginOptions>(async function access (app, options) {
+  app.decorateRequest('caller', undefined)
+  app.decorateRequest('authenticationFailure', undefined)
+  if (options.disabled) {
+    app.log.warn('AUTH_DISABLED=true: every tenant is readable by anyone who can reach this service')
+    return
+  }
+  const authenticator = createAuthenticator(options, app.log)
+  app.addHook('onClose', async () => { authenticator.close() })
+
+  app.addHook('onRoute', (route) => {
+    const access = route.config?.access
+    if (access === undefined) return
+    route.onRequest = [authenticateHook(authenticator), ...hooksOf(route.onRequest)]
+    route.preValidation = [rejectUnauthenticatedHook(authenticator, access), ...hooksOf(route.preValidation)]
+    route.preHandler = [authorizeTenantHook(access), ...hooksOf(route.preHandler)]
+  })
+}, { name: 'access' })
+
+function hooksOf<Hook> (hooks: Hook | Hook[] | undefined): Hook[] {
+  if (hooks === undefined) return []
+  return Array.isArray(hooks) ? hooks : [hooks]
+}
+
+interface Authenticator {
+  /** A caller, a failure, or a promise of either when a token must be verified for the first time. */
+  authenticate (request: FastifyRequest): Caller | AuthenticationFailure | Promise<Caller | AuthenticationFailure>
+  challenge (failure: AuthenticationFailure | undefined): string
+  logFailure (request: FastifyRequest, failure: AuthenticationFailure): void
+  close (): void
+}
+
+function createAuthenticator (options: AccessPluginOptions, log: FastifyBaseLogger): Authenticator {
+  const apiKeys: ApiKeyRegistry | undefined = options.apiKeys === undefined
+    ? undefined
+    : createApiKeyRegistry({ ...options.apiKeys, log })
+  const jwt: JwtVerifier | undefined = options.jwt === undefined ? undefined : createJwtVerifier({ ...options.jwt, log })
+  const logFailure = createFailureLogger()
+
+  return {
+    authenticate (request) {
+      const apiKey = request.headers[API_KEY_HEADER]
+      const authorization = request.headers.authorization
+      if (apiKey !== undefined && authorization !== undefined) {
+        return new AuthenticationFailure('ambiguous-credentials', undefined, 'Send either X-API-Key or Authorization, not both')
+      }
+      if (apiKey !== undefined) return authenticateApiKey(apiKeys, apiKey)
+      if (authorization !== undefined) return authenticateBearer(jwt, authorization)
+      return new AuthenticationFailure('missing-credentials', undefined, 'This operation needs an API key (X-API-Key) or a bearer token')
+    },
+    challenge (failure) {
+      const challenges: string[] = []
+      if (jwt !== undefined) {
+        const bearerError = failure?.scheme === 'bearer' ? `, error="invalid_token", error_description="${failure.detail.replaceAll('"', "'")}"` : ''
+        challenges.push(`Bearer realm="${REALM}"${bearerError}`)
+      }
+      if (apiKeys !== undefined) challenges.push(`ApiKey realm="${REALM}", header="X-API-Key"`)
+      return challenges.join(', ')
+    },
+    logFailure: (request, failure) => { logFailure(request, failure) },
+    close: () => { apiKeys?.close() },
+  }
+}
+
+function authenticateApiKey (apiKeys: ApiKeyRegistry | undefined, apiKey: string | string[]): Caller | AuthenticationFailure {
+  if (apiKeys === undefined) return new AuthenticationFailure('api-keys-not-accepted', 'api-key', 'This service accepts no API keys')
+  if (typeof apiKey !== 'string' || !isWellFormedApiKey(apiKey)) {
+    return new AuthenticationFailure('malformed-api-key', 'api-key', 'The API key is not well-formed')
+  }
+  return apiKeys.callerFor(apiKey) ?? new AuthenticationFailure('unknown-api-key', 'api-key', 'The API key is not known')
+}
+
+function authenticateBearer (jwt: JwtVerifier | undefined, authorization: string): Caller | AuthenticationFailure | Promise<Caller | AuthenticationFailure> {
+  if (!BEARER_PREFIX.test(authorization)) {
+    return new AuthenticationFailure('malformed-authorization', undefined, 'The Authorization header must be "Bearer <token>"')
+  }
+  if (jwt === undefined) return new AuthenticationFailure('bearer-not-accepted', 'bearer', 'This service accepts no bearer tokens')
+  try {
+    const caller = jwt.verify(authorization.replace(BEARER_PREFIX, '').trim())
+    return caller instanceof Promise ? caller.catch(failureOrRethrow) : caller
+  } catch (error) {
+    return failureOrRethrow(error)
+  }
+}
+
+function failureOrRethrow (error: unknown): AuthenticationFailure {
+  if (error instanceof AuthenticationFailure) return error
+  throw error
+}
+
+function authenticateHook (authenticator: Authenticator): onRequestHookHandler {
+  return function authenticate (request, _reply, done) {
+    let outcome: ReturnType<Authenticator['authenticate']>
+    try {
+      outcome = authenticator.authenticate(request)
+    } catch (error) {
+      done(asProblem(error))
+      return
+    }
+    if (outcome instanceof Promise) {
+      outcome.then((settled) => { record(request, settled); done() }, (error: unknown) => { done(asProblem(error)) })
+      return
+    }
+    record(request, outcome)
+    done()
+  }
+}
+
+function record (request: FastifyRequest, outcome: Caller | AuthenticationFailure): void {
+  if (outcome instanceof AuthenticationFailure) request.authenticationFailure = outcome
+  else request.caller = outcome
+}
+
+function asProblem (error: unknown): Error {
+  if (!(error instanceof AuthenticationUnavailable)) return error as Error
+  return new ProblemError('authenticationUnavailable', error.message, { retryAfterSeconds: AUTH_UNAVAILABLE_RETRY_AFTER_S })
+}
+
+function rejectUnauthenticatedHook (authenticator: Authenticator, access: RouteAccess): preValidationHookHandler {
+  return function rejectUnauthenticated (request, reply, done) {
+    const caller = request.caller
+    if (caller === undefined) {
+      const failure = request.authenticationFailure ??
+        new AuthenticationFailure('missing-credentials', undefined, 'This operation needs credentials')
+      authenticator.logFailure(request, failure)
+      reply.header('www-authenticate', authenticator.challenge(failure))
+      done(new ProblemError('unauthenticated', failure.detail))
+      return
+    }
+    if (!hasScope(caller, access.scope)) {
+      if (request.headers.authorization !== undefined) {
+        reply.header('www-authenticate', `Bearer realm="${REALM}", error="insufficient_scope", scope="${access.scope}"`)
+      }
+      done(new ProblemError('insufficientScope', `This operation needs the scope ${access.scope}`))
+      return
+    }
+    done()
+  }
+}
+
+function authorizeTenantHook (access: RouteAccess): preHandlerHookHandler {
+  return function authorizeTenant (request, _reply, done) {
+    const appkey = (request.params as Record<string, string>)[access.tenantParam] ?? ''
+    // Fails closed: a route reaching here without a caller is a wiring bug, not a reason to serve.
+    if (request.caller === undefined || !mayReadTenant(request.caller, appkey)) {
+      done(new ProblemError('tenantNotAllowed', `The caller may not read the tenant ${appkey}`))
+      return
+    }
+    done()
+  }
+}
+
+function createFailureLogger (): (request: FastifyRequest, failure: AuthenticationFailure) => void {
+  let intervalStartedAt = Number.NEGATIVE_INFINITY
+  let warned = 0
+  let suppressed = 0
+  return (request, failure) => {
+    const now = Date.now()
+    if (now - intervalStartedAt >= FAILURE_WARNING_INTERVAL_MS) {
+      intervalStartedAt = now
+      warned = 0
+      if (suppressed > 0) request.log.warn({ auth: { suppressed } }, 'authentication failures not logged in the last interval')
+      suppressed = 0
+    }
+    if (warned >= FAILURE_WARNINGS_PER_INTERVAL) {
+      suppressed++
+      return
+    }
+    warned++
+    request.log.warn({ auth: { reason: failure.reason, scheme: failure.scheme, address: request.ip } }, 'authentication failed')
+  }
+}
+
