@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { Test } from 'tap'
@@ -6,6 +9,9 @@ import { ConfigError, loadConfig } from '../src/config.js'
 import { DEMO_ACCESS_KEY, DEMO_ACCESS_SECRET } from './simulator/demo-tenants.js'
 
 const CREDENTIALS = { NXCLOUD_ACCESS_KEY: 'live-access-key', NXCLOUD_ACCESS_SECRET: 'live-secret-value-7f3a9c' }
+// Tests about other variables opt out of caller authentication explicitly, as an operator would have to.
+const NO_AUTH = { AUTH_DISABLED: 'true' }
+const ENV = { ...CREDENTIALS, ...NO_AUTH }
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url))
 const PROCESS_DEADLINE_MS = 10_000
 
@@ -19,8 +25,8 @@ function configErrorOf (env: Record<string, string | undefined>): ConfigError {
   throw new Error('loadConfig accepted an invalid environment')
 }
 
-t.test('only the two credentials are needed; everything else has a default', async (t) => {
-  const config = loadConfig(CREDENTIALS)
+t.test('the two credentials and a choice about access are all that is needed; everything else has a default', async (t) => {
+  const config = loadConfig(ENV)
   t.match(config, {
     PORT: 3000,
     HOST: '0.0.0.0',
@@ -39,7 +45,7 @@ t.test('only the two credentials are needed; everything else has a default', asy
 
 t.test('numeric strings become numbers', async (t) => {
   const config = loadConfig({
-    ...CREDENTIALS,
+    ...ENV,
     PORT: '8080',
     NXCLOUD_TIMEOUT_MS: '1500',
     CACHE_TTL_SECONDS: '42',
@@ -54,24 +60,27 @@ t.test('numeric strings become numbers', async (t) => {
 })
 
 t.test('CACHE_TTL_SECONDS=0 is accepted: it turns caching off', async (t) => {
-  t.equal(loadConfig({ ...CREDENTIALS, CACHE_TTL_SECONDS: '0' }).CACHE_TTL_SECONDS, 0)
+  t.equal(loadConfig({ ...ENV, CACHE_TTL_SECONDS: '0' }).CACHE_TTL_SECONDS, 0)
 })
 
 t.test('an empty variable counts as unset', async (t) => {
-  const config = loadConfig({ ...CREDENTIALS, PORT: '', REDIS_URL: '', LOG_LEVEL: '  ', CACHE_TTL_SECONDS: '' })
+  const config = loadConfig({ ...ENV, PORT: '', REDIS_URL: '', LOG_LEVEL: '  ', CACHE_TTL_SECONDS: '' })
   t.equal(config.PORT, 3000)
   t.equal(config.REDIS_URL, undefined)
   t.equal(config.LOG_LEVEL, 'info')
   t.equal(config.CACHE_TTL_SECONDS, 300)
 
-  const error = configErrorOf({ NXCLOUD_ACCESS_KEY: '', NXCLOUD_ACCESS_SECRET: '' })
-  t.same(error.problems, ['NXCLOUD_ACCESS_KEY is required', 'NXCLOUD_ACCESS_SECRET is required'],
-    'empty credentials are missing credentials')
+  const error = configErrorOf({ NXCLOUD_ACCESS_KEY: '', NXCLOUD_ACCESS_SECRET: '', ...NO_AUTH })
+  t.same(error.problems, [
+    'NXCLOUD_ACCESS_KEY is required',
+    'NXCLOUD_ACCESS_SECRET is required (or NXCLOUD_ACCESS_SECRET_FILE naming a file that holds it)',
+  ], 'empty credentials are missing credentials')
 })
 
 t.test('one ConfigError names every offending variable at once', async (t) => {
   const offending = ['NXCLOUD_ACCESS_KEY', 'NXCLOUD_ACCESS_SECRET', 'PORT', 'LOG_LEVEL', 'CACHE_TTL_SECONDS', 'REDIS_URL', 'NXCLOUD_BASE_URL']
   const error = configErrorOf({
+    ...NO_AUTH,
     PORT: 'abc',
     LOG_LEVEL: 'loud',
     CACHE_TTL_SECONDS: '-1',
@@ -88,7 +97,7 @@ t.test('one ConfigError names every offending variable at once', async (t) => {
 
 // TypeBox stops gathering errors after a few; a failed LOG_LEVEL union alone spends most of them.
 t.test('an invalid LOG_LEVEL does not hide the problems of the variables after it', async (t) => {
-  const error = configErrorOf({ ...CREDENTIALS, LOG_LEVEL: 'loud', CACHE_TTL_SECONDS: '-1', REDIS_URL: 'http://x' })
+  const error = configErrorOf({ ...ENV, LOG_LEVEL: 'loud', CACHE_TTL_SECONDS: '-1', REDIS_URL: 'http://x' })
   t.same(error.problems.map((problem) => problem.split('=')[0]).sort(), ['CACHE_TTL_SECONDS', 'LOG_LEVEL', 'REDIS_URL'])
 })
 
@@ -157,4 +166,64 @@ t.test('the process refuses to start with the demo credentials', async (t) => {
   t.match(result.stderr, 'placeholder')
   t.match(result.stderr, 'NXCLOUD_ACCESS_KEY')
   t.notMatch(result.stderr, DEMO_ACCESS_SECRET, 'the secret is not printed')
+})
+
+t.test('without any caller authentication the configuration is refused, naming every way to set it', async (t) => {
+  const error = configErrorOf(CREDENTIALS)
+  t.equal(error.problems.length, 1)
+  for (const name of ['API_KEYS_FILE', 'JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE', 'AUTH_DISABLED=true']) {
+    t.match(error.message, name, `the message names ${name}`)
+  }
+  t.equal(loadConfig({ ...CREDENTIALS, API_KEYS_FILE: '/run/secrets/api-keys.json' }).AUTH_DISABLED, false, 'an API key file is enough')
+  const jwt = { JWT_JWKS_URL: 'https://idp.example.com/jwks.json', JWT_ISSUER: 'https://idp.example.com/', JWT_AUDIENCE: 'nxcloud-bff' }
+  t.equal(loadConfig({ ...CREDENTIALS, ...jwt }).JWT_AUDIENCE, 'nxcloud-bff', 'the three JWT variables are enough')
+})
+
+t.test('the JWT variables go together', async (t) => {
+  const error = configErrorOf({ ...CREDENTIALS, JWT_JWKS_URL: 'https://idp.example.com/jwks.json', API_KEYS_FILE: '/k.json' })
+  t.equal(error.problems.length, 1)
+  t.match(error.problems[0], /JWT_ISSUER, JWT_AUDIENCE must be set too/)
+})
+
+t.test('the secret can come from a file, trimmed; not from both places; and an unreadable file is named', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nxcloud-bff-config-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const secretFile = join(dir, 'secret')
+  writeFileSync(secretFile, 'file-held-secret-9c1d\n')
+  const { NXCLOUD_ACCESS_KEY } = CREDENTIALS
+  const config = loadConfig({ NXCLOUD_ACCESS_KEY, NXCLOUD_ACCESS_SECRET_FILE: secretFile, ...NO_AUTH })
+  t.equal(config.NXCLOUD_ACCESS_SECRET, 'file-held-secret-9c1d')
+  t.notOk('NXCLOUD_ACCESS_SECRET_FILE' in config, 'the path is not carried further')
+
+  const both = configErrorOf({ ...ENV, NXCLOUD_ACCESS_SECRET_FILE: secretFile })
+  t.match(both.problems, [/NXCLOUD_ACCESS_SECRET and NXCLOUD_ACCESS_SECRET_FILE are both set/])
+  t.notMatch(both.message, CREDENTIALS.NXCLOUD_ACCESS_SECRET)
+
+  const missing = configErrorOf({ NXCLOUD_ACCESS_KEY, NXCLOUD_ACCESS_SECRET_FILE: join(dir, 'absent'), ...NO_AUTH })
+  t.match(missing.problems, [/NXCLOUD_ACCESS_SECRET_FILE=.*absent.* cannot be read \(ENOENT\)/])
+  writeFileSync(secretFile, '\n')
+  t.match(configErrorOf({ NXCLOUD_ACCESS_KEY, NXCLOUD_ACCESS_SECRET_FILE: secretFile, ...NO_AUTH }).problems, [/is empty/])
+})
+
+t.test('TRUST_PROXY takes false, a hop count or proxy addresses; true is refused with what to set instead', async (t) => {
+  const trustProxy = (value: string) => loadConfig({ ...ENV, TRUST_PROXY: value }).TRUST_PROXY
+  t.equal(trustProxy('false'), false)
+  t.equal(trustProxy('0'), false)
+  t.equal(trustProxy('2'), 2)
+  t.same(trustProxy('10.0.0.0/8, 192.168.1.7 ,::1,fd00::/8,loopback'), ['10.0.0.0/8', '192.168.1.7', '::1', 'fd00::/8', 'loopback'])
+
+  const refused = configErrorOf({ ...ENV, TRUST_PROXY: 'true' })
+  t.match(refused.problems, [/TRUST_PROXY=true .*TRUST_PROXY=1.*TRUST_PROXY=10\.0\.0\.0\/8/])
+  for (const bad of ['yes', '10.0.0.0/33', '10.0.0.1,proxy.example.com', '::1/129', '1.2.3.4/8/1']) {
+    t.match(configErrorOf({ ...ENV, TRUST_PROXY: bad }).problems, [/^TRUST_PROXY=/], `${bad} is refused`)
+  }
+})
+
+t.test('npm start refuses to run without caller authentication, naming the variables to set', async (t) => {
+  const result = await runServer(t, { ...CREDENTIALS, PORT: '0', HOST: '127.0.0.1' })
+  t.equal(result.code, 1)
+  t.equal(result.stdout, '', 'it never started: no log line')
+  for (const name of ['API_KEYS_FILE', 'JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE', 'AUTH_DISABLED']) {
+    t.match(result.stderr, name, `stderr names ${name}`)
+  }
 })

@@ -18,6 +18,8 @@ export async function generateOpenApiDocument (): Promise<string> {
     NXCLOUD_ACCESS_KEY: PLACEHOLDER_CREDENTIAL,
     NXCLOUD_ACCESS_SECRET: PLACEHOLDER_CREDENTIAL,
     LOG_LEVEL: 'silent',
+    // The contract documents both credential schemes whatever this instance accepts.
+    AUTH_DISABLED: 'true',
   })
   const app = await buildApp(config)
   try {

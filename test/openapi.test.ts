@@ -8,7 +8,7 @@ import { OPENAPI_FILE, generateOpenApiDocument, serialiseOpenApiDocument } from 
 
 const REGENERATE = 'openapi/openapi.json is out of date: run `npm run openapi` and commit the result'
 const PHONES_PATH = '/tenants/{appkey}/phones'
-const DOCUMENTED_ERROR_STATUSES = [400, 403, 404, 429, 502, 504]
+const DOCUMENTED_ERROR_STATUSES = [400, 401, 403, 404, 429, 502, 503, 504]
 
 interface Schema {
   const?: unknown
@@ -19,7 +19,9 @@ interface Schema {
 
 interface OpenApiDocument {
   openapi: string
+  components?: { securitySchemes?: Record<string, Record<string, unknown>> }
   paths: Record<string, Record<string, {
+    security?: Array<Record<string, string[]>>
     parameters?: Array<{ in: string, name: string, required?: boolean, description?: string, schema: Record<string, unknown> }>
     responses: Record<string, { content?: Record<string, { schema: Schema }> }>
   }>>
@@ -96,4 +98,18 @@ t.test('the probes are documented and the document does not list itself', async 
   t.same(Object.keys(document.paths['/readyz']?.['get']?.responses ?? {}).sort(), ['200', '503'])
   t.equal(document.paths['/openapi.json'], undefined, '/openapi.json is hidden')
   t.same(Object.keys(document.paths).sort(), ['/healthz', '/readyz', PHONES_PATH].sort())
+})
+
+t.test('both credential schemes are documented and the phone list requires one of them; the probes need none', async (t) => {
+  const { document } = await publishedDocument(t)
+  t.same(document.components?.securitySchemes?.['apiKey'], {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-API-Key',
+    description: document.components?.securitySchemes?.['apiKey']?.['description'],
+  })
+  t.match(document.components?.securitySchemes?.['bearer'], { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+  t.same(document.paths[PHONES_PATH]?.['get']?.security, [{ apiKey: [] }, { bearer: [] }], 'either scheme opens the operation')
+  t.equal(document.paths['/healthz']?.['get']?.security, undefined)
+  t.equal(document.paths['/readyz']?.['get']?.security, undefined)
 })

@@ -3,7 +3,7 @@ import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs'
 import type { FastifyBaseLogger } from 'fastify'
 import Type, { type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
-import { ALL_TENANTS, KNOWN_SCOPES, type Caller } from './caller.js'
+import { ALL_TENANTS, Scopes, type Caller } from './caller.js'
 import { isDemoApiKeyHash } from './demo-api-keys.js'
 
 /** Where a service sends its key. */
@@ -20,7 +20,7 @@ const ApiKeyEntrySchema = Type.Object({
     Type.Literal(ALL_TENANTS),
     Type.Array(Type.String({ pattern: '^([A-Za-z0-9_-]{1,64}|\\*)$' }), { minItems: 1 }),
   ]),
-  scopes: Type.Array(Type.Union(KNOWN_SCOPES.map((scope) => Type.Literal(scope))), { minItems: 1 }),
+  scopes: Type.Array(Type.Union([Type.Literal(Scopes.phonesRead), Type.Literal(Scopes.cacheRefresh)]), { minItems: 1 }),
   rateLimitMax: Type.Optional(Type.Integer({ minimum: 1 })),
 }, { additionalProperties: false })
 

@@ -9,6 +9,9 @@ import { TEST_REDIS_URL, buildTestApp, phonesUrl, startSimulator, testConfig } f
 const TENANT_URL = phonesUrl('demo-shop')
 // Just past a 500 ms window, so the limiter has certainly started a new one.
 const PAST_SHORT_WINDOW_MS = 600
+const OTHER_CLIENTS = 10_000
+// Nothing listens on port 9 (discard) on loopback: connections are refused at once.
+const UNREACHABLE_REDIS_URL = 'redis://127.0.0.1:9'
 
 function fromClient (app: FastifyInstance, forwardedFor: string) {
   return app.inject({ url: TENANT_URL, headers: { 'x-forwarded-for': forwardedFor } })
@@ -56,14 +59,66 @@ t.test('with Redis the count is shared: two requests on each of two instances ex
   t.equal((await a.app.inject(TENANT_URL)).statusCode, 429, 'A sees the exhausted budget too')
 })
 
-t.test('with TRUST_PROXY=true each X-Forwarded-For client has its own budget', async (t) => {
+t.test('behind one trusted proxy each client has its own budget, and a forged left-most X-Forwarded-For buys none', async (t) => {
   const simulator = await startSimulator(t)
-  const { app } = await buildTestApp(t, testConfig(simulator, { TRUST_PROXY: 'true', RATE_LIMIT_MAX: '1' }))
+  for (const trustProxy of ['1', '127.0.0.1', '127.0.0.0/8']) {
+    await t.test(`TRUST_PROXY=${trustProxy}`, async (t) => {
+      const { app } = await buildTestApp(t, testConfig(simulator, { TRUST_PROXY: trustProxy, RATE_LIMIT_MAX: '1' }))
+      t.equal((await fromClient(app, '203.0.113.10')).statusCode, 200)
+      assertRateLimited(t, await fromClient(app, '203.0.113.10'), 1, 60)
+      // The proxy appends the address it saw; whatever the client wrote before it is the client's own invention.
+      for (const forged of ['198.51.100.1', '198.51.100.2', '10.9.8.7']) {
+        t.equal((await fromClient(app, `${forged}, 203.0.113.10`)).statusCode, 429, `forged ${forged} is not the client`)
+      }
+      t.equal((await fromClient(app, '203.0.113.20')).statusCode, 200, 'another client is not limited by the first')
+    })
+  }
+})
 
+t.test('a hop count trusts only that many hops: with two proxies the client is the second address from the right', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app } = await buildTestApp(t, testConfig(simulator, { TRUST_PROXY: '2', RATE_LIMIT_MAX: '1' }))
+  t.equal((await fromClient(app, '203.0.113.10, 10.0.0.2')).statusCode, 200)
+  t.equal((await fromClient(app, '198.51.100.1, 203.0.113.10, 10.0.0.3')).statusCode, 429, 'same client through another edge proxy')
+  t.equal((await fromClient(app, '203.0.113.11, 10.0.0.2')).statusCode, 200)
+})
+
+t.test('proxies not in TRUST_PROXY are not believed: a direct client cannot pick its address', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app } = await buildTestApp(t, testConfig(simulator, { TRUST_PROXY: '10.0.0.0/8', RATE_LIMIT_MAX: '1' }))
   t.equal((await fromClient(app, '203.0.113.10')).statusCode, 200)
-  assertRateLimited(t, await fromClient(app, '203.0.113.10'), 1, 60)
-  t.equal((await fromClient(app, '203.0.113.20')).statusCode, 200, 'another client is not limited by the first')
-  t.equal((await fromClient(app, '203.0.113.20')).statusCode, 429)
+  t.equal((await fromClient(app, '203.0.113.20')).statusCode, 429, 'the socket peer (127.0.0.1) is no trusted proxy')
+})
+
+t.test('a limited client stays limited after 10,000 other clients', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app } = await buildTestApp(t, testConfig(simulator, { RATE_LIMIT_MAX: '1', LOG_LEVEL: 'warn' }))
+  const limited = '192.0.2.1'
+  t.equal((await app.inject({ url: TENANT_URL, remoteAddress: limited })).statusCode, 200)
+  t.equal((await app.inject({ url: TENANT_URL, remoteAddress: limited })).statusCode, 429)
+  for (let client = 0; client < OTHER_CLIENTS; client++) {
+    const response = await app.inject({ url: TENANT_URL, remoteAddress: `10.${client >> 16}.${(client >> 8) & 255}.${client & 255}` })
+    if (response.statusCode !== 200) t.fail(`client ${client} answered ${response.statusCode}`)
+  }
+  t.equal((await app.inject({ url: TENANT_URL, remoteAddress: limited })).statusCode, 429, 'still limited')
+})
+
+t.test('with Redis down, each instance still limits with its own counters', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app } = await buildTestApp(t, testConfig(simulator, { REDIS_URL: UNREACHABLE_REDIS_URL, RATE_LIMIT_MAX: '2' }))
+  t.equal((await app.inject(TENANT_URL)).statusCode, 200)
+  t.equal((await app.inject(TENANT_URL)).statusCode, 200)
+  assertRateLimited(t, await app.inject(TENANT_URL), 2, 60)
+})
+
+t.test('a Redis that goes away mid-run: limits continue from this instance\'s own count', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app } = await buildTestApp(t, testConfig(simulator, { REDIS_URL: TEST_REDIS_URL, RATE_LIMIT_MAX: '3' }))
+  t.equal((await app.inject(TENANT_URL)).statusCode, 200)
+  t.equal((await app.inject(TENANT_URL)).statusCode, 200)
+  app.redis?.disconnect()
+  t.equal((await app.inject(TENANT_URL)).statusCode, 200, 'the third request is still within the limit')
+  assertRateLimited(t, await app.inject(TENANT_URL), 3, 60)
 })
 
 t.test('with TRUST_PROXY=false X-Forwarded-For is ignored: the budget follows the socket address', async (t) => {
