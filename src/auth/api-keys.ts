@@ -123,7 +123,7 @@ function parseKeyFile (file: string, text: string): ApiKeyEntry[] {
   }
   if (!ApiKeyFileValidator.Check(parsed)) {
     const [first] = ApiKeyFileValidator.Errors(parsed)
-    throw new ApiKeyFileError(file, `is not a list of {id, sha256, tenants, scopes[, rateLimitMax]}` +
+    throw new ApiKeyFileError(file, 'is not a list of {id, sha256, tenants, scopes[, rateLimitMax]}' +
       (first ? ` (at ${first.instancePath || '/'}: ${first.message})` : ''))
   }
   return parsed

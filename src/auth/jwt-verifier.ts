@@ -115,7 +115,7 @@ function createKeySource (options: JwtVerifierOptions): KeySource {
   const coolingDown = () => Date.now() - lastAttemptAt < options.cooldownMs
 
   // Fetched at start so that the first token does not wait for it.
-  void refresh()
+  refresh().catch(() => {})
 
   return {
     async getKey (header, token) {
@@ -123,7 +123,7 @@ function createKeySource (options: JwtVerifierOptions): KeySource {
         if (pending !== undefined || !coolingDown()) await (pending ?? refresh())
         if (localSet === undefined) throw new AuthenticationUnavailable('The identity provider\'s keys (JWKS) cannot be fetched')
       } else if (Date.now() - fetchedAt > JWKS_REFRESH_INTERVAL_MS && !coolingDown()) {
-        void refresh()
+        refresh().catch(() => {})
       }
       try {
         return await localSet(header, token)

@@ -79,11 +79,6 @@ export const ProblemTypes = {
     type: '/problems/upstream-timeout',
     title: 'NxCloud did not answer in time',
   },
-  serviceUnavailable: {
-    status: 503,
-    type: '/problems/service-unavailable',
-    title: 'The service is shutting down',
-  },
   internal: {
     status: 500,
     type: '/problems/internal',

@@ -221,4 +221,3 @@ function createFailureLogger (): (request: FastifyRequest, failure: Authenticati
     request.log.warn({ auth: { reason: failure.reason, scheme: failure.scheme, address: request.ip } }, 'authentication failed')
   }
 }
-
