@@ -19,6 +19,7 @@ const JWKS_FETCH_TIMEOUT_MS = 5_000
 // Keys are re-read this often in the background, so a key the provider withdrew stops verifying.
 const JWKS_REFRESH_INTERVAL_MS = 10 * 60_000
 const MAX_JWKS_BYTES = 256 * 1024
+const NO_KEYS_RETRY_MS = 5_000
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
 
 export interface JwtVerifierOptions {
@@ -35,6 +36,8 @@ export interface JwtVerifierOptions {
 export interface JwtVerifier {
   /** The caller a token names; an AuthenticationFailure for a bad token; AuthenticationUnavailable without keys. */
   verify (token: string): Caller | Promise<Caller>
+  /** Seconds until the key set will be fetched again, for Retry-After while there are no keys. */
+  secondsUntilNextFetch (): number
 }
 
 interface VerifiedToken {
@@ -57,10 +60,28 @@ export function createJwtVerifier (options: JwtVerifierOptions): JwtVerifier {
     requiredClaims: ['exp', 'sub'],
   }
 
+  // A token without `kid` matches every key of its type; during a rotation that keeps the old key
+  // there are several, and jose hands them over to be tried in turn.
+  async function verifyWithKeys (token: string): Promise<JWTPayload> {
+    try {
+      return (await jwtVerify(token, keys.getKey, verifyOptions)).payload
+    } catch (error) {
+      if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error
+      for await (const key of error) {
+        try {
+          return (await jwtVerify(token, key, verifyOptions)).payload
+        } catch (attempt) {
+          if (!(attempt instanceof errors.JWSSignatureVerificationFailed)) throw attempt
+        }
+      }
+      throw new errors.JWSSignatureVerificationFailed()
+    }
+  }
+
   async function verifyAndRemember (token: string): Promise<Caller> {
     let payload: JWTPayload
     try {
-      ({ payload } = await jwtVerify(token, keys.getKey, verifyOptions))
+      payload = await verifyWithKeys(token)
     } catch (error) {
       if (error instanceof AuthenticationUnavailable) throw error
       throw failureOf(error)
@@ -71,6 +92,7 @@ export function createJwtVerifier (options: JwtVerifierOptions): JwtVerifier {
   }
 
   return {
+    secondsUntilNextFetch: () => keys.secondsUntilNextFetch(),
     verify (token) {
       const known = verified.get(token)
       if (known !== undefined && Date.now() < known.expiresAtMs) return known.caller
@@ -84,6 +106,7 @@ export function createJwtVerifier (options: JwtVerifierOptions): JwtVerifier {
 
 interface KeySource {
   getKey: JWTVerifyGetKey
+  secondsUntilNextFetch (): number
 }
 
 /**
@@ -112,12 +135,15 @@ function createKeySource (options: JwtVerifierOptions): KeySource {
     return pending
   }
 
-  const coolingDown = () => Date.now() - lastAttemptAt < options.cooldownMs
+  // With no keys at all every bearer request fails, so the first key set is retried sooner.
+  const cooldownMs = () => (localSet === undefined ? Math.min(options.cooldownMs, NO_KEYS_RETRY_MS) : options.cooldownMs)
+  const coolingDown = () => Date.now() - lastAttemptAt < cooldownMs()
 
   // Fetched at start so that the first token does not wait for it.
   refresh().catch(() => {})
 
   return {
+    secondsUntilNextFetch: () => Math.max(1, Math.ceil((lastAttemptAt + cooldownMs() - Date.now()) / 1000)),
     async getKey (header, token) {
       if (localSet === undefined) {
         if (pending !== undefined || !coolingDown()) await (pending ?? refresh())
@@ -142,14 +168,29 @@ async function fetchKeySet (url: string): Promise<{ keys: Array<Record<string, u
     redirect: 'error',
     headers: { accept: 'application/json, application/jwk-set+json' },
   })
-  if (response.status !== 200) throw new Error(`JWKS answered HTTP ${response.status}`)
-  const text = await response.text()
-  if (text.length > MAX_JWKS_BYTES) throw new Error('JWKS is larger than any key set should be')
-  const jwks = JSON.parse(text) as unknown
+  if (response.status !== 200) {
+    await response.body?.cancel()
+    throw new Error(`JWKS answered HTTP ${response.status}`)
+  }
+  const jwks = JSON.parse(await readCapped(response, MAX_JWKS_BYTES)) as unknown
   if (typeof jwks !== 'object' || jwks === null || !Array.isArray((jwks as { keys?: unknown }).keys)) {
     throw new Error('JWKS is not a {keys: [...]} document')
   }
   return jwks as { keys: Array<Record<string, unknown>> }
+}
+
+async function readCapped (response: Response, maxBytes: number): Promise<string> {
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of response.body ?? []) {
+    size += (chunk as Uint8Array).byteLength
+    if (size > maxBytes) {
+      await response.body?.cancel()
+      throw new Error('JWKS is larger than any key set should be')
+    }
+    chunks.push(chunk as Uint8Array)
+  }
+  return Buffer.concat(chunks).toString('utf8')
 }
 
 function callerOf (payload: JWTPayload, tenantsClaim: string): Caller {

@@ -40,7 +40,6 @@ const BEARER_PREFIX = /^Bearer +/i
 // A flood of bad credentials must not flood the log: this many warnings per interval, then a count.
 const FAILURE_WARNINGS_PER_INTERVAL = 10
 const FAILURE_WARNING_INTERVAL_MS = 10_000
-const AUTH_UNAVAILABLE_RETRY_AFTER_S = 5
 
 /**
  * Caller authentication and tenant authorization for every route that declares `config.access`.
@@ -77,6 +76,8 @@ interface Authenticator {
   /** A caller, a failure, or a promise of either when a token must be verified for the first time. */
   authenticate (request: FastifyRequest): Caller | AuthenticationFailure | Promise<Caller | AuthenticationFailure>
   challenge (failure: AuthenticationFailure | undefined): string
+  /** While tokens cannot be verified: seconds until the identity provider's keys are fetched again. */
+  retryAfterSeconds (): number
   logFailure (request: FastifyRequest, failure: AuthenticationFailure): void
   close (): void
 }
@@ -108,6 +109,7 @@ function createAuthenticator (options: AccessPluginOptions, log: FastifyBaseLogg
       if (apiKeys !== undefined) challenges.push(`ApiKey realm="${REALM}", header="X-API-Key"`)
       return challenges.join(', ')
     },
+    retryAfterSeconds: () => jwt?.secondsUntilNextFetch() ?? 1,
     logFailure: (request, failure) => { logFailure(request, failure) },
     close: () => { apiKeys?.close() },
   }
@@ -145,11 +147,11 @@ function authenticateHook (authenticator: Authenticator): onRequestHookHandler {
     try {
       outcome = authenticator.authenticate(request)
     } catch (error) {
-      done(asProblem(error))
+      done(asProblem(error, authenticator.retryAfterSeconds()))
       return
     }
     if (outcome instanceof Promise) {
-      outcome.then((settled) => { record(request, settled); done() }, (error: unknown) => { done(asProblem(error)) })
+      outcome.then((settled) => { record(request, settled); done() }, (error: unknown) => { done(asProblem(error, authenticator.retryAfterSeconds())) })
       return
     }
     record(request, outcome)
@@ -162,9 +164,9 @@ function record (request: FastifyRequest, outcome: Caller | AuthenticationFailur
   else request.caller = outcome
 }
 
-function asProblem (error: unknown): Error {
+function asProblem (error: unknown, retryAfterSeconds: number): Error {
   if (!(error instanceof AuthenticationUnavailable)) return error as Error
-  return new ProblemError('authenticationUnavailable', error.message, { retryAfterSeconds: AUTH_UNAVAILABLE_RETRY_AFTER_S })
+  return new ProblemError('authenticationUnavailable', error.message, { retryAfterSeconds })
 }
 
 function rejectUnauthenticatedHook (authenticator: Authenticator, access: RouteAccess): preValidationHookHandler {

@@ -172,6 +172,7 @@ t.test('SIGTERM finishes the in-flight request, logs the shutdown and exits 0', 
     NXCLOUD_ACCESS_KEY: DEMO_ACCESS_KEY,
     NXCLOUD_ACCESS_SECRET: DEMO_ACCESS_SECRET,
     NXCLOUD_ALLOW_DEMO_CREDENTIALS: 'true',
+    AUTH_DISABLED: 'true',
     LOG_LEVEL: 'info',
     SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
   })
