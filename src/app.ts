@@ -29,7 +29,19 @@ const REDACTED_LOG_PATHS = [
 
 /** Builds the whole service without listening, so tests and the process entry share one wiring. */
 export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({
+  const app = createFastify(config, options)
+  try {
+    await registerPlugins(app, config)
+  } catch (error) {
+    // Plugins registered before the failure may hold connections (Redis) that would keep the process alive.
+    await app.close().catch(() => {})
+    throw error
+  }
+  return app
+}
+
+function createFastify (config: Config, options: BuildAppOptions) {
+  return Fastify({
     logger: {
       level: config.LOG_LEVEL,
       redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
@@ -43,7 +55,11 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     // answerStampPlugin serves what arrives during close; /readyz answers 503 itself.
     return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>()
+}
 
+type App = ReturnType<typeof createFastify>
+
+async function registerPlugins (app: App, config: Config): Promise<void> {
   await app.register(errorHandlerPlugin)
   await app.register(answerStampPlugin)
   await app.register(corsPlugin, { origins: parseOrigins(config.CORS_ORIGINS) })
@@ -70,7 +86,6 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(healthRoutes)
   await app.register(openApiRoutes)
   await app.register(tenantPhonesRoutes, { cacheTtlSeconds: config.CACHE_TTL_SECONDS })
-  return app
 }
 
 // One write per request line would cost as much as the request itself on a cache hit: lines are

@@ -5,6 +5,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { PROBLEM_CONTENT_TYPE } from '../../src/errors/problem-schema.js'
 import { ProblemTypes } from '../../src/errors/problem-types.js'
 import { TEST_REDIS_URL, buildTestApp, phonesUrl, startSimulator, testConfig } from '../helper.js'
+import { apiKeyEnv, issue, writeApiKeyFile } from '../auth/api-key-fixture.js'
 
 const TENANT_URL = phonesUrl('demo-shop')
 // Just past a 500 ms window, so the limiter has certainly started a new one.
@@ -139,4 +140,50 @@ t.test('the limit lifts once RATE_LIMIT_WINDOW_MS has passed', async (t) => {
   assertRateLimited(t, await app.inject(TENANT_URL), 1, 1)
   await sleep(PAST_SHORT_WINDOW_MS)
   t.equal((await app.inject(TENANT_URL)).statusCode, 200, 'a new window allows the client again')
+})
+
+t.test('authenticated callers are limited by caller, not by address, and a key entry may set its own limit', async (t) => {
+  const simulator = await startSimulator(t)
+  const billing = issue('billing-svc', '*')
+  const ops = issue('ops-console', '*', undefined, 4)
+  const file = writeApiKeyFile(t, [billing.entry, ops.entry])
+  const { app } = await buildTestApp(t, testConfig(simulator, { ...apiKeyEnv(file), RATE_LIMIT_MAX: '2' }))
+  const as = (key: string, remoteAddress: string) => app.inject({ url: TENANT_URL, remoteAddress, headers: { 'x-api-key': key } })
+
+  t.equal((await as(billing.key, '192.0.2.1')).statusCode, 200)
+  t.equal((await as(billing.key, '192.0.2.2')).statusCode, 200, 'the same caller from another address')
+  t.equal((await as(billing.key, '192.0.2.3')).statusCode, 429, 'a caller\'s budget follows it across addresses')
+  for (let call = 1; call <= 4; call++) t.equal((await as(ops.key, '192.0.2.1')).statusCode, 200, `ops call ${call} (its own limit of 4)`)
+  const limited = await as(ops.key, '192.0.2.1')
+  assertRateLimited(t, limited, 4, 60)
+})
+
+t.test('failed authentications count against the address: a key cannot be guessed at speed', async (t) => {
+  const simulator = await startSimulator(t)
+  const valid = issue('billing-svc', '*')
+  const file = writeApiKeyFile(t, [valid.entry])
+  const { app, logs } = await buildTestApp(t, testConfig(simulator, { ...apiKeyEnv(file), RATE_LIMIT_MAX: '5' }))
+  const guesses = Array.from({ length: 5 }, () => issue('guess', '*').key)
+  for (const guess of guesses) {
+    t.equal((await app.inject({ url: TENANT_URL, headers: { 'x-api-key': guess } })).statusCode, 401)
+  }
+  const nextGuess = await app.inject({ url: TENANT_URL, headers: { 'x-api-key': issue('guess', '*').key } })
+  assertRateLimited(t, nextGuess, 5, 60)
+  const noKey = await app.inject({ url: TENANT_URL })
+  t.equal(noKey.statusCode, 429, 'requests without credentials share the address\'s budget')
+  t.equal((await app.inject({ url: TENANT_URL, headers: { 'x-api-key': valid.key } })).statusCode, 200,
+    'a valid key from that address has its own budget')
+  t.equal(simulator.calls, 1)
+  for (const guess of guesses) t.notOk(logs.some((line) => line.includes(guess)), 'no key in any log line')
+})
+
+t.test('a flood of bad credentials is logged as at most 10 warnings per interval', async (t) => {
+  const simulator = await startSimulator(t)
+  const file = writeApiKeyFile(t, [issue('billing-svc', '*').entry])
+  const { app, logs } = await buildTestApp(t, testConfig(simulator, { ...apiKeyEnv(file), RATE_LIMIT_MAX: '1000' }))
+  for (let call = 0; call < 50; call++) await app.inject({ url: TENANT_URL, headers: { 'x-api-key': issue('guess', '*').key } })
+  const warnings = logs.map((line) => JSON.parse(line) as { msg?: string, auth?: { reason?: string } })
+    .filter((line) => line.msg === 'authentication failed')
+  t.equal(warnings.length, 10)
+  t.ok(warnings.every((line) => line.auth?.reason === 'unknown-api-key'), 'each says why')
 })
