@@ -85,7 +85,7 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
   })
   await app.register(healthRoutes)
   await app.register(openApiRoutes)
-  await app.register(tenantPhonesRoutes, { cacheTtlSeconds: config.CACHE_TTL_SECONDS })
+  await app.register(tenantPhonesRoutes)
 }
 
 // One write per request line would cost as much as the request itself on a cache hit: lines are

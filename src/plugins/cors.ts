@@ -7,8 +7,8 @@ export const corsPlugin = fp(async function crossOrigin (app, options: { origins
   await app.register(cors, {
     origin: options.origins,
     methods: ['GET', 'HEAD'],
-    allowedHeaders: ['authorization', 'x-api-key', 'x-request-id'],
-    exposedHeaders: ['x-request-id', 'x-cache', 'age', 'cache-control', 'retry-after', 'www-authenticate'],
+    allowedHeaders: ['authorization', 'x-api-key', 'x-request-id', 'if-none-match'],
+    exposedHeaders: ['x-request-id', 'x-cache', 'age', 'cache-control', 'etag', 'retry-after', 'www-authenticate'],
     maxAge: 600,
   })
 }, { name: 'cors' })

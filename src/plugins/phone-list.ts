@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
-import { createMemoryPhoneListCache } from '../cache/memory-phone-list-cache.js'
-import type { PhoneListCache } from '../cache/phone-list-cache.js'
-import { createRedisPhoneListCache } from '../cache/redis-phone-list-cache.js'
+import type { Redis } from 'ioredis'
+import { createMemoryPhoneListStore } from '../cache/memory-phone-list-store.js'
+import type { FillLeases, PhoneListStore } from '../cache/phone-list-store.js'
+import { createRedisFillLeases, createRedisPhoneListStore } from '../cache/redis-phone-list-store.js'
 import { createNxCloudClient, type NxCloudClientOptions } from '../nxcloud/nxcloud-client.js'
 import { createPhoneListService, type PhoneListService } from '../phones/phone-list-service.js'
 
@@ -18,23 +19,23 @@ export interface PhoneListPluginOptions {
   cacheMaxEntries: number
 }
 
-/** Wires the NxCloud client, the cache chosen by the configuration and the service that joins them. */
+/** Wires the NxCloud client, the store chosen by the configuration and the service that joins them. */
 export const phoneListPlugin = fp<PhoneListPluginOptions>(async function phoneList (app, options) {
   const client = createNxCloudClient(options.nxcloud)
   app.addHook('onClose', async () => { await client.close() })
   app.decorate('phoneListService', createPhoneListService({
     client,
-    cache: chooseCache(app.redis, options),
+    ...chooseStorage(app.redis, options),
     ttlSeconds: options.cacheTtlSeconds,
     upstreamTimeoutMs: options.nxcloud.timeoutMs,
   }))
 }, { name: 'phone-list', dependencies: ['redis'] })
 
-function chooseCache (
-  redis: Parameters<typeof createRedisPhoneListCache>[0] | undefined,
-  options: PhoneListPluginOptions
-): PhoneListCache | undefined {
-  if (options.cacheTtlSeconds === 0) return undefined
-  if (redis !== undefined) return createRedisPhoneListCache(redis, options.cacheKeyPrefix)
-  return createMemoryPhoneListCache(options.cacheMaxEntries, options.cacheTtlSeconds)
+// The one place that picks the storage, as @fastify/rate-limit picks its store.
+function chooseStorage (redis: Redis | undefined, options: PhoneListPluginOptions): { store: PhoneListStore | undefined, fillLeases: FillLeases | undefined } {
+  if (options.cacheTtlSeconds === 0) return { store: undefined, fillLeases: undefined }
+  if (redis === undefined) {
+    return { store: createMemoryPhoneListStore(options.cacheMaxEntries, options.cacheTtlSeconds), fillLeases: undefined }
+  }
+  return { store: createRedisPhoneListStore(redis, options.cacheKeyPrefix), fillLeases: createRedisFillLeases(redis, options.cacheKeyPrefix) }
 }

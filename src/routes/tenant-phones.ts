@@ -2,8 +2,7 @@ import Type from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { problemResponse } from '../errors/problem-schema.js'
-import type { CachedPhoneList } from '../cache/phone-list-cache.js'
-import type { CacheResult } from '../phones/phone-list-service.js'
+import type { PhoneListAnswer } from '../phones/phone-list-service.js'
 import { PhoneListSchema } from '../phones/phone-schemas.js'
 import { Scopes } from '../auth/caller.js'
 import { SECURITY_REQUIREMENTS } from '../plugins/swagger.js'
@@ -24,6 +23,7 @@ const cacheHeaders = {
   age: Type.Integer({ description: 'Seconds since the list was read from NxCloud.' }),
   'x-request-id': Type.String(),
   vary: Type.String({ description: 'The credentials headers: the answer depends on who asks.' }),
+  etag: Type.String({ description: 'Strong tag of the list\'s bytes; send it as If-None-Match to get 304 while it is unchanged.' }),
 }
 
 const RETRY_AFTER_HEADERS = {
@@ -37,11 +37,7 @@ const UNAUTHENTICATED_HEADERS = {
 // Each caller reads only its own tenants: a shared cache must not hand one caller's answer to another.
 const VARY_ON_CREDENTIALS = 'authorization, x-api-key'
 
-export interface TenantPhonesRouteOptions {
-  cacheTtlSeconds: number
-}
-
-export const tenantPhonesRoutes: FastifyPluginAsyncTypebox<TenantPhonesRouteOptions> = async (app, options) => {
+export const tenantPhonesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/tenants/:appkey/phones', {
     config: { access: { scope: Scopes.phonesRead, tenantParam: 'appkey' } },
     schema: {
@@ -58,6 +54,10 @@ export const tenantPhonesRoutes: FastifyPluginAsyncTypebox<TenantPhonesRouteOpti
           headers: cacheHeaders,
           content: { 'application/json': { schema: PhoneListSchema } },
         },
+        304: {
+          description: 'The list is unchanged since the If-None-Match tag: no body, the same cache headers.',
+          headers: cacheHeaders,
+        },
         400: problemResponse(400),
         401: { ...problemResponse(401), headers: UNAUTHENTICATED_HEADERS },
         403: problemResponse(403),
@@ -70,24 +70,36 @@ export const tenantPhonesRoutes: FastifyPluginAsyncTypebox<TenantPhonesRouteOpti
     },
   }, (request, reply) => {
     const { appkey } = request.params
-    const ttlSeconds = options.cacheTtlSeconds
     // An in-process hit is answered synchronously: no promise on the path that carries most traffic.
-    const local = app.phoneListService.peekFresh(appkey)
-    if (local !== undefined) {
-      sendPhoneList(reply, local, 'HIT', ttlSeconds)
+    const fromMemory = app.phoneListService.answerFromMemory(appkey)
+    if (fromMemory !== undefined) {
+      sendPhoneList(request.headers['if-none-match'], reply, fromMemory)
       return
     }
-    return app.phoneListService.getPhoneList(appkey, request.log)
-      .then((answer) => { sendPhoneList(reply, answer, answer.cache, ttlSeconds) })
+    return app.phoneListService.answer(appkey, request.log)
+      .then((answer) => { sendPhoneList(request.headers['if-none-match'], reply, answer) })
   })
 }
 
-// The body was serialised once, when it was fetched: a hit sends those bytes as they are.
-function sendPhoneList (reply: FastifyReply, entry: CachedPhoneList, cache: CacheResult, ttlSeconds: number): void {
-  const ageSeconds = Math.max(0, Math.floor((Date.now() - entry.fetchedAtMs) / 1000))
-  const cacheControl = ttlSeconds === 0 ? 'no-store' : `private, max-age=${Math.max(0, ttlSeconds - ageSeconds)}`
-  reply
-    .headers({ 'x-cache': cache, 'cache-control': cacheControl, age: ageSeconds, vary: VARY_ON_CREDENTIALS })
-    .type('application/json; charset=utf-8')
-    .send(entry.body)
+// The body and its tag were made once, when the list was fetched: a hit sends those bytes as they are.
+function sendPhoneList (ifNoneMatch: string | undefined, reply: FastifyReply, answer: PhoneListAnswer): void {
+  const { entry, maxAgeSeconds } = answer
+  reply.headers({
+    'x-cache': answer.cache,
+    'cache-control': maxAgeSeconds === undefined ? 'no-store' : `private, max-age=${maxAgeSeconds}`,
+    age: answer.ageSeconds,
+    etag: entry.etag,
+    vary: VARY_ON_CREDENTIALS,
+  })
+  if (ifNoneMatch !== undefined && matchesAnyTag(ifNoneMatch, entry.etag)) {
+    reply.code(304).send()
+    return
+  }
+  reply.type('application/json; charset=utf-8').send(entry.body)
+}
+
+// If-None-Match uses the weak comparison (RFC 9110 §13.1.2): `W/` is ignored; `*` matches any list.
+function matchesAnyTag (ifNoneMatch: string, etag: string): boolean {
+  if (ifNoneMatch.trim() === '*') return true
+  return ifNoneMatch.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag)
 }
