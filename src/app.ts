@@ -79,7 +79,12 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
       timeoutMs: config.NXCLOUD_TIMEOUT_MS,
       connections: config.NXCLOUD_MAX_CONNECTIONS,
     },
-    cacheTtlSeconds: config.CACHE_TTL_SECONDS,
+    cachePolicy: {
+      ttlSeconds: config.CACHE_TTL_SECONDS,
+      staleWhileRevalidateSeconds: config.CACHE_STALE_WHILE_REVALIDATE_SECONDS,
+      staleIfErrorSeconds: config.CACHE_STALE_IF_ERROR_SECONDS,
+      negativeTtlSeconds: config.CACHE_NEGATIVE_TTL_SECONDS,
+    },
     cacheKeyPrefix: config.CACHE_KEY_PREFIX,
     cacheMaxEntries: config.CACHE_MAX_ENTRIES,
   })

@@ -39,7 +39,16 @@ export const ConfigSchema = Type.Object({
   NXCLOUD_MAX_CONNECTIONS: PositiveInteger(32, 'keep-alive sockets to NxCloud per instance'),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   REDIS_COMMAND_TIMEOUT_MS: PositiveInteger(250, 'a Redis command slower than this counts as a cache failure'),
-  CACHE_TTL_SECONDS: Type.Integer({ minimum: 0, default: 300 }),
+  CACHE_TTL_SECONDS: Type.Integer({ minimum: 0, default: 300, description: 'how long a list stays fresh; 0: no caching' }),
+  CACHE_STALE_WHILE_REVALIDATE_SECONDS: Type.Integer({
+    minimum: 0, default: 60, description: 'after freshness, how long a list is still served while one refresh replaces it',
+  }),
+  CACHE_STALE_IF_ERROR_SECONDS: Type.Integer({
+    minimum: 0, default: 86_400, description: 'after freshness, how long a list is served when NxCloud fails',
+  }),
+  CACHE_NEGATIVE_TTL_SECONDS: Type.Integer({
+    minimum: 0, default: 30, description: 'how long an unknown appkey (9008) is remembered; 0: not at all',
+  }),
   CACHE_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:_.-]{1,64}$', default: 'nxcloud-bff:' }),
   CACHE_MAX_ENTRIES: PositiveInteger(10_000, 'bound of the in-process cache'),
   RATE_LIMIT_MAX: PositiveInteger(100, 'requests per caller (or per address without credentials) per window'),

@@ -1,10 +1,22 @@
 /** A tenant's phone list as answered: the serialised body, its ETag, and when NxCloud was read. */
 export interface StoredPhoneList {
+  kind: 'list'
   body: string
   /** Strong entity tag of `body` (RFC 9110), quoted, computed once when the list was fetched. */
   etag: string
   fetchedAtMs: number
 }
+
+/** NxCloud's word that an appkey does not exist (9008), remembered briefly: negative caching. */
+export interface StoredUnknownTenant {
+  kind: 'unknown-tenant'
+  fetchedAtMs: number
+  upstreamCode: number
+  /** The problem detail the caller got when it was learnt. */
+  detail: string
+}
+
+export type StoredEntry = StoredPhoneList | StoredUnknownTenant
 
 /**
  * Plain storage of phone lists: no notion of freshness (the service decides that from `fetchedAtMs`),
@@ -12,9 +24,9 @@ export interface StoredPhoneList {
  */
 export interface PhoneListStore {
   /** Reads without I/O, for stores that hold their entries in this process; absent otherwise. */
-  readonly peek?: (appkey: string) => StoredPhoneList | undefined
-  get (appkey: string): Promise<StoredPhoneList | undefined>
-  set (appkey: string, entry: StoredPhoneList, retainSeconds: number): Promise<void>
+  readonly peek?: (appkey: string) => StoredEntry | undefined
+  get (appkey: string): Promise<StoredEntry | undefined>
+  set (appkey: string, entry: StoredEntry, retainSeconds: number): Promise<void>
   delete (appkey: string): Promise<void>
 }
 

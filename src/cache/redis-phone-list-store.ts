@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis, Result } from 'ioredis'
-import type { FillLease, FillLeases, PhoneListStore, StoredPhoneList } from './phone-list-store.js'
+import type { FillLease, FillLeases, PhoneListStore, StoredEntry } from './phone-list-store.js'
 
 // The value layout is versioned in the key so a rolling deploy that changes it never misreads a peer's entry.
 const ENTRY_KEY = 'phones:v2:'
@@ -22,9 +22,13 @@ declare module 'ioredis' {
 
 const NO_LEASE: FillLease = { acquired: false, release: async () => {} }
 
+const LIST_MARK = 'L'
+const UNKNOWN_TENANT_MARK = 'N'
+
 /**
- * The store shared by every instance. An entry is stored as `<fetchedAtMs>\n<etag>\n<body>` so a
- * hit is sent without parsing or re-serialising the body.
+ * The store shared by every instance. A list is stored as `L\n<fetchedAtMs>\n<etag>\n<body>` so a
+ * hit is sent without parsing or re-serialising the body; an unknown tenant as
+ * `N\n<fetchedAtMs>\n<upstreamCode>\n<detail>`.
  */
 export function createRedisPhoneListStore (redis: Redis, keyPrefix: string): PhoneListStore {
   const entryKey = (appkey: string) => `${keyPrefix}${ENTRY_KEY}${appkey}`
@@ -33,8 +37,7 @@ export function createRedisPhoneListStore (redis: Redis, keyPrefix: string): Pho
       return parseEntry(await redis.get(entryKey(appkey)))
     },
     async set (appkey, entry, retainSeconds) {
-      const value = `${entry.fetchedAtMs}${FIELD_SEPARATOR}${entry.etag}${FIELD_SEPARATOR}${entry.body}`
-      await redis.set(entryKey(appkey), value, 'EX', retainSeconds)
+      await redis.set(entryKey(appkey), formatEntry(entry), 'EX', retainSeconds)
     },
     async delete (appkey) {
       await redis.del(entryKey(appkey))
@@ -60,11 +63,30 @@ export function createRedisFillLeases (redis: Redis, keyPrefix: string): FillLea
   }
 }
 
-function parseEntry (stored: string | null): StoredPhoneList | undefined {
+function formatEntry (entry: StoredEntry): string {
+  const fields = entry.kind === 'list'
+    ? [LIST_MARK, entry.fetchedAtMs, entry.etag, entry.body]
+    : [UNKNOWN_TENANT_MARK, entry.fetchedAtMs, entry.upstreamCode, entry.detail]
+  return fields.join(FIELD_SEPARATOR)
+}
+
+// The first three fields never hold the separator; the last (the body, or a detail) may.
+function parseEntry (stored: string | null): StoredEntry | undefined {
   if (stored === null) return undefined
-  const first = stored.indexOf(FIELD_SEPARATOR)
-  const second = stored.indexOf(FIELD_SEPARATOR, first + 1)
-  const fetchedAtMs = Number(stored.slice(0, first))
-  if (first < 1 || second < 0 || !Number.isSafeInteger(fetchedAtMs)) return undefined
-  return { fetchedAtMs, etag: stored.slice(first + 1, second), body: stored.slice(second + 1) }
+  const fields: string[] = []
+  let start = 0
+  for (let field = 0; field < 3; field++) {
+    const end = stored.indexOf(FIELD_SEPARATOR, start)
+    if (end < 0) return undefined
+    fields.push(stored.slice(start, end))
+    start = end + 1
+  }
+  const [mark, fetchedAt = '', third = ''] = fields
+  const fetchedAtMs = Number(fetchedAt)
+  const last = stored.slice(start)
+  if (!Number.isSafeInteger(fetchedAtMs)) return undefined
+  if (mark === LIST_MARK) return { kind: 'list', fetchedAtMs, etag: third, body: last }
+  const upstreamCode = Number(third)
+  if (mark === UNKNOWN_TENANT_MARK && Number.isSafeInteger(upstreamCode)) return { kind: 'unknown-tenant', fetchedAtMs, upstreamCode, detail: last }
+  return undefined
 }

@@ -5,12 +5,23 @@ import { ProblemError } from './problem-error.js'
 import { ProblemTypes } from './problem-types.js'
 import { PROBLEM_CONTENT_TYPE, type Problem } from './problem-schema.js'
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route answers RFC 9211 Cache-Status on every answer, its errors included. */
+    reportsCacheStatus?: boolean
+  }
+}
+
+const CACHE_BYPASSED = 'nxcloud-bff; fwd=bypass'
+
 /** One place turns every error into an RFC 9457 answer; 5xx details never carry internals. */
 export const errorHandlerPlugin = fp(async function errorHandler (app) {
   app.setErrorHandler((error: FastifyError | ProblemError, request, reply) => {
     const problem = problemFor(error, request)
-    if (error instanceof ProblemError && error.retryAfterSeconds !== undefined) {
-      reply.header('retry-after', error.retryAfterSeconds)
+    if (error instanceof ProblemError && error.headers !== undefined) reply.headers(error.headers)
+    // Refused before the cache was asked (credentials, limits, validation): RFC 9211 calls that a bypass.
+    if (request.routeOptions.config.reportsCacheStatus === true && !reply.hasHeader('cache-status')) {
+      reply.header('cache-status', CACHE_BYPASSED)
     }
     if (problem.status >= 500 && !(error instanceof ProblemError)) {
       request.log.error({ err: error }, 'unexpected error')

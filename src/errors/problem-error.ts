@@ -3,8 +3,8 @@ import { ProblemTypes, type ProblemKind } from './problem-types.js'
 export interface ProblemErrorOptions {
   /** The `code` NxCloud answered with, when it answered with one. */
   upstreamCode?: number
-  /** Sent as Retry-After: when trying again makes sense. */
-  retryAfterSeconds?: number
+  /** Headers the answer carries besides the problem (Retry-After, the cache's own). */
+  headers?: Record<string, string | number>
   cause?: unknown
 }
 
@@ -12,14 +12,14 @@ export interface ProblemErrorOptions {
 export class ProblemError extends Error {
   readonly kind: ProblemKind
   readonly upstreamCode: number | undefined
-  readonly retryAfterSeconds: number | undefined
+  readonly headers: Record<string, string | number> | undefined
 
   constructor (kind: ProblemKind, detail: string, options: ProblemErrorOptions = {}) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'ProblemError'
     this.kind = kind
     this.upstreamCode = options.upstreamCode
-    this.retryAfterSeconds = options.retryAfterSeconds
+    this.headers = options.headers
   }
 
   get statusCode (): number {

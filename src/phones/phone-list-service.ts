@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
-import type { FillLeases, PhoneListStore, StoredPhoneList } from '../cache/phone-list-store.js'
+import type { FillLeases, PhoneListStore, StoredEntry, StoredPhoneList } from '../cache/phone-list-store.js'
+import { ProblemError } from '../errors/problem-error.js'
+import type { ProblemKind } from '../errors/problem-types.js'
 import type { NxCloudClient } from '../nxcloud/nxcloud-client.js'
 import { normalisePhone } from './normalise-phones.js'
 import type { PhoneList } from './phone-schemas.js'
@@ -10,24 +12,47 @@ import type { PhoneList } from './phone-schemas.js'
 const PEER_FILL_POLL_MS = 25
 // During a Redis outage every request fails over; one warning per interval says so without flooding.
 const CACHE_WARNING_INTERVAL_MS = 10_000
+// The cache's name in Cache-Status (RFC 9211).
+const CACHE_NAME = 'nxcloud-bff'
 
 /** Where an answer came from, as `X-Cache` tells it and the access log records it. */
-export const CacheResults = { hit: 'HIT', miss: 'MISS' } as const
+export const CacheResults = { hit: 'HIT', miss: 'MISS', stale: 'STALE' } as const
 export type CacheResult = typeof CacheResults[keyof typeof CacheResults]
 
-/** Everything the route needs to answer: the entry and what to say about its freshness. */
+// NxCloud's own word on the tenant: the entry goes, and the answer is passed on.
+const AUTHORITATIVE_FAILURES = new Set<ProblemKind>(['tenantNotFound', 'tenantForbidden'])
+// Failures that say nothing about the tenant's list: a stale list serves its callers better.
+const FAILURES_SERVED_STALE = new Set<ProblemKind>([
+  'upstreamTimeout', 'upstreamUnreachable', 'upstreamInvalidResponse', 'upstreamError', 'upstreamAuthentication',
+])
+
+export interface CachePolicy {
+  ttlSeconds: number
+  staleWhileRevalidateSeconds: number
+  staleIfErrorSeconds: number
+  negativeTtlSeconds: number
+}
+
+/** Everything the route needs to answer: the list and what to say about where it came from. */
 export interface PhoneListAnswer {
+  ok: true
   entry: StoredPhoneList
   cache: CacheResult
   ageSeconds: number
-  /** Seconds the answer stays fresh for its caller; undefined when caching is off (`no-store`). */
-  maxAgeSeconds: number | undefined
+  cacheControl: string
+  /** RFC 9211 Cache-Status. */
+  cacheStatus: string
 }
 
-interface FillOutcome {
-  entry: StoredPhoneList
+/** A failure, with what the cache has to say about it (an unknown tenant may be a cache hit). */
+export interface PhoneListFailure {
+  ok: false
+  error: unknown
   cache: CacheResult
+  cacheStatus: string
 }
+
+export type PhoneListOutcome = PhoneListAnswer | PhoneListFailure
 
 export interface PhoneListServiceOptions {
   client: NxCloudClient
@@ -35,77 +60,121 @@ export interface PhoneListServiceOptions {
   store: PhoneListStore | undefined
   /** Present when instances share the store and so coordinate their fills. */
   fillLeases: FillLeases | undefined
-  ttlSeconds: number
+  policy: CachePolicy
   upstreamTimeoutMs: number
 }
 
 export interface PhoneListService {
-  /** The answer when this process holds a fresh entry: synchronous, the cache-hit fast path. */
-  answerFromMemory (appkey: string): PhoneListAnswer | undefined
-  answer (appkey: string, log: FastifyBaseLogger): Promise<PhoneListAnswer>
+  /** The answer when this process holds a servable list: synchronous, the cache-hit fast path. */
+  answerFromMemory (appkey: string, log: FastifyBaseLogger): PhoneListAnswer | undefined
+  answer (appkey: string, log: FastifyBaseLogger): Promise<PhoneListOutcome>
+  /** Reads NxCloud now, whatever the cache holds, and replaces the shared entry. */
+  refresh (appkey: string, log: FastifyBaseLogger): Promise<PhoneListOutcome>
+}
+
+interface FillOutcome {
+  entry: StoredEntry
+  /** Filled by a peer instance while this one waited. */
+  byPeer: boolean
 }
 
 /**
- * Cache-aside over NxCloud, and the one place that decides whether an entry is fresh (from its
- * `fetchedAtMs`; stores only keep entries). Fills are coalesced twice: callers in this process share
- * one in-flight fill, and instances sharing Redis let the holder of a short lease fill while the
- * others wait. A failing cache is never the caller's error: it is logged and NxCloud answers instead.
+ * Cache-aside over NxCloud, and the one place that decides what an entry is worth (stores only keep
+ * entries): fresh for the TTL; then served at once while one refresh replaces it
+ * (stale-while-revalidate); served when NxCloud fails for a reason that is not the tenant's
+ * (stale-if-error); an unknown appkey remembered briefly. Fills are coalesced twice: callers in this
+ * process share one in-flight fill, and instances sharing Redis let the holder of a short lease fill
+ * while the others wait. A failing cache is never the caller's error.
  */
 export function createPhoneListService (options: PhoneListServiceOptions): PhoneListService {
-  const { client, store, fillLeases, ttlSeconds, upstreamTimeoutMs } = options
-  const ttlMs = ttlSeconds * 1000
+  const { client, store, fillLeases, policy, upstreamTimeoutMs } = options
+  const ttlMs = policy.ttlSeconds * 1000
+  const revalidateMs = ttlMs + policy.staleWhileRevalidateSeconds * 1000
+  const staleIfErrorMs = ttlMs + policy.staleIfErrorSeconds * 1000
+  const retainSeconds = policy.ttlSeconds + Math.max(policy.staleWhileRevalidateSeconds, policy.staleIfErrorSeconds)
+  const cacheControl = store === undefined
+    ? 'no-store'
+    : `private, max-age=${policy.ttlSeconds}, stale-while-revalidate=${policy.staleWhileRevalidateSeconds}, stale-if-error=${policy.staleIfErrorSeconds}`
   const fillsInFlight = new Map<string, Promise<FillOutcome>>()
+  const refreshesInFlight = new Set<string>()
   const logCacheFailure = createCacheFailureLogger()
 
-  const isFresh = (entry: StoredPhoneList, nowMs: number) => nowMs - entry.fetchedAtMs < ttlMs
+  const ageMsOf = (entry: StoredEntry, nowMs: number) => Math.max(0, nowMs - entry.fetchedAtMs)
+  const isFresh = (entry: StoredEntry, nowMs: number) =>
+    ageMsOf(entry, nowMs) < (entry.kind === 'list' ? ttlMs : policy.negativeTtlSeconds * 1000)
 
-  function answerOf (entry: StoredPhoneList, cache: CacheResult, nowMs = Date.now()): PhoneListAnswer {
-    const ageSeconds = Math.max(0, Math.floor((nowMs - entry.fetchedAtMs) / 1000))
-    const maxAgeSeconds = store === undefined ? undefined : Math.max(0, ttlSeconds - ageSeconds)
-    return { entry, cache, ageSeconds, maxAgeSeconds }
+  function answerOf (entry: StoredPhoneList, cache: CacheResult, status: string, nowMs = Date.now()): PhoneListAnswer {
+    const ageMs = ageMsOf(entry, nowMs)
+    const ageSeconds = Math.floor(ageMs / 1000)
+    // Remaining freshness, negative once stale (RFC 9211 §2.4).
+    const ttl = `ttl=${Math.floor((ttlMs - ageMs) / 1000)}`
+    return { ok: true, entry, cache, ageSeconds, cacheControl, cacheStatus: `${CACHE_NAME}; ${status}; ${ttl}` }
   }
 
-  async function readFresh (appkey: string, log: FastifyBaseLogger): Promise<StoredPhoneList | undefined> {
+  function failureOf (error: unknown, cache: CacheResult, status: string): PhoneListFailure {
+    return { ok: false, error, cache, cacheStatus: `${CACHE_NAME}; ${status}` }
+  }
+
+  function unknownTenantOutcome (entry: StoredEntry & { kind: 'unknown-tenant' }, status: string, cache: CacheResult): PhoneListFailure {
+    const error = new ProblemError('tenantNotFound', entry.detail, { upstreamCode: entry.upstreamCode })
+    return failureOf(error, cache, status)
+  }
+
+  async function read (appkey: string, log: FastifyBaseLogger): Promise<StoredEntry | undefined> {
     if (store === undefined) return undefined
     try {
-      const entry = await store.get(appkey)
-      return entry !== undefined && isFresh(entry, Date.now()) ? entry : undefined
+      return await store.get(appkey)
     } catch (error) {
       logCacheFailure(log, 'get', error)
       return undefined
     }
   }
 
-  async function fetchAndStore (appkey: string, log: FastifyBaseLogger): Promise<StoredPhoneList> {
-    const phones = await client.fetchPhoneList(appkey, log)
-    const entry = serialise(appkey, phones.map(normalisePhone), Date.now())
-    if (store !== undefined) {
-      await store.set(appkey, entry, ttlSeconds).catch((error: unknown) => logCacheFailure(log, 'set', error))
+  function write (appkey: string, entry: StoredEntry, seconds: number, log: FastifyBaseLogger): Promise<void> {
+    if (store === undefined || seconds === 0) return Promise.resolve()
+    return store.set(appkey, entry, seconds).catch((error: unknown) => { logCacheFailure(log, 'set', error) })
+  }
+
+  // NxCloud's answer, stored; its authoritative refusals drop the entry (and remember an unknown appkey).
+  async function fetchAndStore (appkey: string, log: FastifyBaseLogger): Promise<StoredEntry> {
+    let phones
+    try {
+      phones = await client.fetchPhoneList(appkey, log)
+    } catch (error) {
+      if (!(error instanceof ProblemError) || !AUTHORITATIVE_FAILURES.has(error.kind)) throw error
+      await store?.delete(appkey).catch((failure: unknown) => { logCacheFailure(log, 'delete', failure) })
+      if (error.kind !== 'tenantNotFound' || error.upstreamCode === undefined) throw error
+      const unknown: StoredEntry = { kind: 'unknown-tenant', fetchedAtMs: Date.now(), upstreamCode: error.upstreamCode, detail: error.message }
+      await write(appkey, unknown, policy.negativeTtlSeconds, log)
+      throw error
     }
+    const entry = serialise(appkey, phones.map(normalisePhone), Date.now())
+    await write(appkey, entry, retainSeconds, log)
     return entry
   }
 
-  async function fill (appkey: string, log: FastifyBaseLogger): Promise<FillOutcome> {
+  async function fill (appkey: string, log: FastifyBaseLogger, waitForPeer: boolean): Promise<FillOutcome | undefined> {
     // The lease outlives the upstream budget, so a crashed holder blocks its peers at most that long.
     const lease = await fillLeases?.acquire(appkey, upstreamTimeoutMs + PEER_FILL_POLL_MS)
       .catch((error: unknown) => { logCacheFailure(log, 'lease', error); return undefined })
     if (lease?.acquired === false && fillLeases !== undefined) {
+      if (!waitForPeer) return undefined
       const filledByPeer = await waitForPeerFill(fillLeases, appkey, log)
-      if (filledByPeer !== undefined) return { entry: filledByPeer, cache: CacheResults.hit }
+      if (filledByPeer !== undefined) return { entry: filledByPeer, byPeer: true }
     }
     try {
-      return { entry: await fetchAndStore(appkey, log), cache: CacheResults.miss }
+      return { entry: await fetchAndStore(appkey, log), byPeer: false }
     } finally {
       await lease?.release().catch((error: unknown) => logCacheFailure(log, 'release', error))
     }
   }
 
-  async function waitForPeerFill (leases: FillLeases, appkey: string, log: FastifyBaseLogger): Promise<StoredPhoneList | undefined> {
+  async function waitForPeerFill (leases: FillLeases, appkey: string, log: FastifyBaseLogger): Promise<StoredEntry | undefined> {
     const deadline = Date.now() + upstreamTimeoutMs
     while (Date.now() < deadline) {
       await sleep(PEER_FILL_POLL_MS)
-      const entry = await readFresh(appkey, log)
-      if (entry !== undefined) return entry
+      const entry = await read(appkey, log)
+      if (entry !== undefined && isFresh(entry, Date.now())) return entry
       // The peer failed (failures are not cached) or its lease lapsed: stop waiting and ask ourselves.
       const peerStillFilling = await leases.isHeld(appkey).catch(() => false)
       if (!peerStillFilling) return undefined
@@ -113,32 +182,82 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
     return undefined
   }
 
-  // Callers in this process that miss together share one fill; all but the first count as misses
-  // too, since their answer was not in the cache when they asked.
-  async function coalescedFill (appkey: string, log: FastifyBaseLogger): Promise<PhoneListAnswer> {
+  // One fill per tenant in this process: callers that miss together share it ("collapsed").
+  async function coalescedFill (appkey: string, log: FastifyBaseLogger): Promise<FillOutcome & { collapsed: boolean }> {
     const inFlight = fillsInFlight.get(appkey)
-    if (inFlight !== undefined) return answerOf((await inFlight).entry, CacheResults.miss)
-    const filling = fill(appkey, log)
+    if (inFlight !== undefined) return { ...await inFlight, collapsed: true }
+    const filling = fill(appkey, log, true) as Promise<FillOutcome>
     fillsInFlight.set(appkey, filling)
     try {
-      const { entry, cache } = await filling
-      return answerOf(entry, cache)
+      const outcome = await filling
+      return { ...outcome, collapsed: outcome.byPeer }
     } finally {
       fillsInFlight.delete(appkey)
     }
   }
 
-  return {
-    answerFromMemory (appkey) {
-      const entry = store?.peek?.(appkey)
-      if (entry === undefined) return undefined
+  // Stale-while-revalidate: one refresh per tenant, across instances (a peer's lease means it is on it).
+  function refreshInBackground (appkey: string, log: FastifyBaseLogger): void {
+    if (refreshesInFlight.has(appkey)) return
+    refreshesInFlight.add(appkey)
+    // A failure was logged with the call; the stale entry stays until its window lapses.
+    fill(appkey, log, false).catch(() => {}).finally(() => { refreshesInFlight.delete(appkey) })
+  }
+
+  async function forward (appkey: string, log: FastifyBaseLogger, stale: StoredPhoneList | undefined): Promise<PhoneListOutcome> {
+    const reason = stale === undefined ? 'fwd=miss' : 'fwd=stale'
+    try {
+      const { entry, byPeer, collapsed } = await coalescedFill(appkey, log)
+      const marks = `${reason}; fwd-status=${entry.kind === 'list' ? 200 : 404}${byPeer ? '' : store === undefined ? '' : '; stored'}${collapsed ? '; collapsed' : ''}`
+      if (entry.kind === 'unknown-tenant') return unknownTenantOutcome(entry, marks, byPeer ? CacheResults.hit : CacheResults.miss)
+      return answerOf(entry, byPeer ? CacheResults.hit : CacheResults.miss, marks)
+    } catch (error) {
+      const status = error instanceof ProblemError ? error.statusCode : 500
       const nowMs = Date.now()
-      return isFresh(entry, nowMs) ? answerOf(entry, CacheResults.hit, nowMs) : undefined
+      if (stale !== undefined && error instanceof ProblemError && FAILURES_SERVED_STALE.has(error.kind) && ageMsOf(stale, nowMs) < staleIfErrorMs) {
+        log.warn({ cache: { staleIfError: true, ageSeconds: Math.floor(ageMsOf(stale, nowMs) / 1000) } }, 'NxCloud failed; serving the last list')
+        return answerOf(stale, CacheResults.stale, `${reason}; fwd-status=${status}; detail=stale-if-error`, nowMs)
+      }
+      return failureOf(error, CacheResults.miss, `${reason}; fwd-status=${status}`)
+    }
+  }
+
+  return {
+    answerFromMemory (appkey, log) {
+      const entry = store?.peek?.(appkey)
+      if (entry?.kind !== 'list') return undefined
+      const nowMs = Date.now()
+      const ageMs = ageMsOf(entry, nowMs)
+      if (ageMs < ttlMs) return answerOf(entry, CacheResults.hit, 'hit', nowMs)
+      if (ageMs >= revalidateMs) return undefined
+      refreshInBackground(appkey, log)
+      return answerOf(entry, CacheResults.stale, 'hit; detail=stale-while-revalidate', nowMs)
     },
     async answer (appkey, log) {
-      const cached = await readFresh(appkey, log)
-      if (cached !== undefined) return answerOf(cached, CacheResults.hit)
-      return await coalescedFill(appkey, log)
+      const entry = await read(appkey, log)
+      const nowMs = Date.now()
+      if (entry?.kind === 'unknown-tenant') {
+        if (isFresh(entry, nowMs)) return unknownTenantOutcome(entry, 'hit; detail=negative', CacheResults.hit)
+        return await forward(appkey, log, undefined)
+      }
+      if (entry === undefined) return await forward(appkey, log, undefined)
+      const ageMs = ageMsOf(entry, nowMs)
+      if (ageMs < ttlMs) return answerOf(entry, CacheResults.hit, 'hit', nowMs)
+      if (ageMs < revalidateMs) {
+        refreshInBackground(appkey, log)
+        return answerOf(entry, CacheResults.stale, 'hit; detail=stale-while-revalidate', nowMs)
+      }
+      return await forward(appkey, log, entry)
+    },
+    async refresh (appkey, log) {
+      try {
+        const entry = await fetchAndStore(appkey, log)
+        if (entry.kind === 'unknown-tenant') throw new Error('unreachable: an unknown tenant is thrown, not returned')
+        return answerOf(entry, CacheResults.miss, `fwd=request; fwd-status=200${store === undefined ? '' : '; stored'}`)
+      } catch (error) {
+        const status = error instanceof ProblemError ? error.statusCode : 500
+        return failureOf(error, CacheResults.miss, `fwd=request; fwd-status=${status}`)
+      }
     },
   }
 }
@@ -146,7 +265,7 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
 function serialise (appkey: string, phones: PhoneList['phones'], fetchedAtMs: number): StoredPhoneList {
   const list: PhoneList = { appkey, phones, fetchedAt: new Date(fetchedAtMs).toISOString() }
   const body = JSON.stringify(list)
-  return { body, etag: strongEtagOf(body), fetchedAtMs }
+  return { kind: 'list', body, etag: strongEtagOf(body), fetchedAtMs }
 }
 
 // The list's bytes determine the tag, so every instance tags the same list alike (RFC 9110 §8.8.3).

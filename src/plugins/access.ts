@@ -166,7 +166,7 @@ function record (request: FastifyRequest, outcome: Caller | AuthenticationFailur
 
 function asProblem (error: unknown, retryAfterSeconds: number): Error {
   if (!(error instanceof AuthenticationUnavailable)) return error as Error
-  return new ProblemError('authenticationUnavailable', error.message, { retryAfterSeconds })
+  return new ProblemError('authenticationUnavailable', error.message, { headers: { 'retry-after': retryAfterSeconds } })
 }
 
 function rejectUnauthenticatedHook (authenticator: Authenticator, access: RouteAccess): preValidationHookHandler {

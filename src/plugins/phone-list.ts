@@ -4,7 +4,7 @@ import { createMemoryPhoneListStore } from '../cache/memory-phone-list-store.js'
 import type { FillLeases, PhoneListStore } from '../cache/phone-list-store.js'
 import { createRedisFillLeases, createRedisPhoneListStore } from '../cache/redis-phone-list-store.js'
 import { createNxCloudClient, type NxCloudClientOptions } from '../nxcloud/nxcloud-client.js'
-import { createPhoneListService, type PhoneListService } from '../phones/phone-list-service.js'
+import { createPhoneListService, type CachePolicy, type PhoneListService } from '../phones/phone-list-service.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,7 +14,7 @@ declare module 'fastify' {
 
 export interface PhoneListPluginOptions {
   nxcloud: NxCloudClientOptions
-  cacheTtlSeconds: number
+  cachePolicy: CachePolicy
   cacheKeyPrefix: string
   cacheMaxEntries: number
 }
@@ -26,16 +26,14 @@ export const phoneListPlugin = fp<PhoneListPluginOptions>(async function phoneLi
   app.decorate('phoneListService', createPhoneListService({
     client,
     ...chooseStorage(app.redis, options),
-    ttlSeconds: options.cacheTtlSeconds,
+    policy: options.cachePolicy,
     upstreamTimeoutMs: options.nxcloud.timeoutMs,
   }))
 }, { name: 'phone-list', dependencies: ['redis'] })
 
 // The one place that picks the storage, as @fastify/rate-limit picks its store.
 function chooseStorage (redis: Redis | undefined, options: PhoneListPluginOptions): { store: PhoneListStore | undefined, fillLeases: FillLeases | undefined } {
-  if (options.cacheTtlSeconds === 0) return { store: undefined, fillLeases: undefined }
-  if (redis === undefined) {
-    return { store: createMemoryPhoneListStore(options.cacheMaxEntries, options.cacheTtlSeconds), fillLeases: undefined }
-  }
+  if (options.cachePolicy.ttlSeconds === 0) return { store: undefined, fillLeases: undefined }
+  if (redis === undefined) return { store: createMemoryPhoneListStore(options.cacheMaxEntries), fillLeases: undefined }
   return { store: createRedisPhoneListStore(redis, options.cacheKeyPrefix), fillLeases: createRedisFillLeases(redis, options.cacheKeyPrefix) }
 }

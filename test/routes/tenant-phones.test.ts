@@ -82,12 +82,12 @@ t.test('demo-shop answers its phones in camelCase, with upstream quirks normalis
   t.ok(fetchedAt >= before && fetchedAt <= after, 'fetchedAt is the moment of this call')
 })
 
-t.test('a first answer carries MISS, a private max-age of the TTL, Age 0 and a JSON content type', async (t) => {
+t.test('a first answer carries MISS, a private max-age of the TTL with the stale windows, Age 0 and a JSON content type', async (t) => {
   const { app } = await startHarness(t)
   const response = await app.inject(phonesUrl('demo-shop'))
   t.equal(response.statusCode, 200)
   t.equal(response.headers['x-cache'], 'MISS')
-  t.equal(response.headers['cache-control'], 'private, max-age=300')
+  t.equal(response.headers['cache-control'], 'private, max-age=300, stale-while-revalidate=60, stale-if-error=86400')
   t.equal(response.headers['age'], '0')
   t.match(response.headers['content-type'], /^application\/json(;|$)/)
 })

@@ -24,6 +24,11 @@ export interface NxCloudSimulator {
   calls: number
   receivedSigns: string[]
   lastHeaders?: Record<string, string | string[] | undefined>
+  /**
+   * From now on answer `appkey` as the fault appkey `fault` would be answered (e.g. 'sim-code-9001',
+   * 'sim-slow-500'), so a tenant that was served can start failing; undefined restores it.
+   */
+  answerAs(appkey: string, fault: string | undefined): void
   resetCalls(): void
   close(): Promise<void>
 }
@@ -106,6 +111,7 @@ interface SimulatorState {
   readonly options: Required<Pick<SimulatorOptions, 'accessKey' | 'accessSecret' | 'clockSkewMs'>>
   readonly tenants: Readonly<Record<string, DemoTenant>>
   readonly pendingDelays: Set<NodeJS.Timeout>
+  readonly substitutes: ReadonlyMap<string, string>
   readonly simulator: NxCloudSimulator
 }
 
@@ -113,11 +119,16 @@ type Verdict = { ok: true, appkey: string } | { ok: false, code: number }
 
 export async function startNxCloudSimulator (options: SimulatorOptions): Promise<NxCloudSimulator> {
   const pendingDelays = new Set<NodeJS.Timeout>()
+  const substitutes = new Map<string, string>()
   const server = createServer()
   const simulator: NxCloudSimulator = {
     url: '',
     calls: 0,
     receivedSigns: [],
+    answerAs (appkey, fault) {
+      if (fault === undefined) substitutes.delete(appkey)
+      else substitutes.set(appkey, fault)
+    },
     resetCalls () {
       simulator.calls = 0
       simulator.receivedSigns = []
@@ -132,6 +143,7 @@ export async function startNxCloudSimulator (options: SimulatorOptions): Promise
     },
     tenants: options.tenants ?? DEMO_TENANTS,
     pendingDelays,
+    substitutes,
     simulator,
   }
   server.on('request', (req, res) => {
@@ -187,7 +199,7 @@ async function handleRequest (state: SimulatorState, req: IncomingMessage, res: 
     answerEnvelope(res, verdict.code)
     return
   }
-  answerForAppkey(state, req, res, verdict.appkey)
+  answerForAppkey(state, req, res, state.substitutes.get(verdict.appkey) ?? verdict.appkey)
 }
 
 function recordRequest (simulator: NxCloudSimulator, req: IncomingMessage): void {
