@@ -106,9 +106,9 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
   function answerOf (entry: StoredPhoneList, cache: CacheResult, status: string, nowMs = Date.now()): PhoneListAnswer {
     const ageMs = ageMsOf(entry, nowMs)
     const ageSeconds = Math.floor(ageMs / 1000)
-    // Remaining freshness, negative once stale (RFC 9211 §2.4).
-    const ttl = `ttl=${Math.floor((ttlMs - ageMs) / 1000)}`
-    return { ok: true, entry, cache, ageSeconds, cacheControl, cacheStatus: `${CACHE_NAME}; ${status}; ${ttl}` }
+    // Remaining freshness, negative once stale (RFC 9211 §2.4); nothing to say without a cache.
+    const ttl = store === undefined ? '' : `; ttl=${Math.floor((ttlMs - ageMs) / 1000)}`
+    return { ok: true, entry, cache, ageSeconds, cacheControl, cacheStatus: `${CACHE_NAME}; ${status}${ttl}` }
   }
 
   function failureOf (error: unknown, cache: CacheResult, status: string): PhoneListFailure {
@@ -205,10 +205,11 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
   }
 
   async function forward (appkey: string, log: FastifyBaseLogger, stale: StoredPhoneList | undefined): Promise<PhoneListOutcome> {
-    const reason = stale === undefined ? 'fwd=miss' : 'fwd=stale'
+    const reason = store === undefined ? 'fwd=bypass' : stale === undefined ? 'fwd=miss' : 'fwd=stale'
     try {
       const { entry, byPeer, collapsed } = await coalescedFill(appkey, log)
-      const marks = `${reason}; fwd-status=${entry.kind === 'list' ? 200 : 404}${byPeer ? '' : store === undefined ? '' : '; stored'}${collapsed ? '; collapsed' : ''}`
+      const stored = byPeer || store === undefined ? '' : '; stored'
+      const marks = `${reason}; fwd-status=${entry.kind === 'list' ? 200 : 404}${stored}${collapsed ? '; collapsed' : ''}`
       if (entry.kind === 'unknown-tenant') return unknownTenantOutcome(entry, marks, byPeer ? CacheResults.hit : CacheResults.miss)
       return answerOf(entry, byPeer ? CacheResults.hit : CacheResults.miss, marks)
     } catch (error) {

@@ -182,4 +182,3 @@ t.test('nothing negative but 9008 is remembered', async (t) => {
   }
   t.equal(simulator.calls, 8)
 })
-
