@@ -78,6 +78,13 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
       accessSecret: config.NXCLOUD_ACCESS_SECRET,
       timeoutMs: config.NXCLOUD_TIMEOUT_MS,
       connections: config.NXCLOUD_MAX_CONNECTIONS,
+      protection: {
+        maxConcurrency: config.NXCLOUD_MAX_CONCURRENCY,
+        maxQueue: config.NXCLOUD_MAX_QUEUE,
+        maxAttempts: config.NXCLOUD_MAX_ATTEMPTS,
+        breakerThreshold: config.NXCLOUD_BREAKER_THRESHOLD,
+        breakerOpenMs: config.NXCLOUD_BREAKER_OPEN_MS,
+      },
     },
     cachePolicy: {
       ttlSeconds: config.CACHE_TTL_SECONDS,

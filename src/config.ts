@@ -37,6 +37,11 @@ export const ConfigSchema = Type.Object({
   }),
   NXCLOUD_TIMEOUT_MS: PositiveInteger(5000, 'whole upstream call budget'),
   NXCLOUD_MAX_CONNECTIONS: PositiveInteger(32, 'keep-alive sockets to NxCloud per instance'),
+  NXCLOUD_MAX_CONCURRENCY: PositiveInteger(32, 'NxCloud calls in flight per instance (at most NXCLOUD_MAX_CONNECTIONS)'),
+  NXCLOUD_MAX_QUEUE: Type.Integer({ minimum: 0, default: 64, description: 'NxCloud calls waiting for a slot; beyond: 503 at once' }),
+  NXCLOUD_MAX_ATTEMPTS: PositiveInteger(3, 'attempts per NxCloud call for transient failures, within NXCLOUD_TIMEOUT_MS'),
+  NXCLOUD_BREAKER_THRESHOLD: PositiveInteger(5, 'consecutive failed NxCloud calls that open the circuit breaker'),
+  NXCLOUD_BREAKER_OPEN_MS: PositiveInteger(10_000, 'how long the breaker stays open before one probe tests NxCloud'),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   REDIS_COMMAND_TIMEOUT_MS: PositiveInteger(250, 'a Redis command slower than this counts as a cache failure'),
   CACHE_TTL_SECONDS: Type.Integer({ minimum: 0, default: 300, description: 'how long a list stays fresh; 0: no caching' }),
@@ -99,7 +104,7 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
   const variables = converted as ConfigVariables
   const secret = resolveSecret(variables, problems)
   const trustProxy = parseTrustProxy(variables.TRUST_PROXY, problems)
-  problems.push(...authProblems(variables), ...placeholderProblems(variables, secret))
+  problems.push(...authProblems(variables), ...placeholderProblems(variables, secret), ...upstreamProblems(variables))
   if (problems.length > 0 || secret === undefined || trustProxy === undefined) throw new ConfigError(problems)
   const { NXCLOUD_ACCESS_SECRET_FILE: _file, ...rest } = variables
   return { ...rest, NXCLOUD_ACCESS_SECRET: secret, TRUST_PROXY: trustProxy }
@@ -173,6 +178,12 @@ function isProxyAddress (entry: string): boolean {
   if (prefix === undefined) return true
   const maxPrefix = family === 4 ? 32 : 128
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= maxPrefix
+}
+
+// More calls in flight than sockets would queue inside the HTTP pool, where waiting looks like NxCloud's slowness.
+function upstreamProblems (variables: ConfigVariables): string[] {
+  if (variables.NXCLOUD_MAX_CONCURRENCY <= variables.NXCLOUD_MAX_CONNECTIONS) return []
+  return [`NXCLOUD_MAX_CONCURRENCY=${variables.NXCLOUD_MAX_CONCURRENCY} must not exceed NXCLOUD_MAX_CONNECTIONS=${variables.NXCLOUD_MAX_CONNECTIONS}`]
 }
 
 function authProblems (variables: ConfigVariables): string[] {

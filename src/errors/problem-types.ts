@@ -74,6 +74,11 @@ export const ProblemTypes = {
     type: '/problems/upstream-unreachable',
     title: 'NxCloud could not be reached',
   },
+  upstreamUnavailable: {
+    status: 503,
+    type: '/problems/upstream-unavailable',
+    title: 'NxCloud calls are suspended or over capacity',
+  },
   upstreamTimeout: {
     status: 504,
     type: '/problems/upstream-timeout',

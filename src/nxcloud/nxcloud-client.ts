@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { ProblemError } from '../errors/problem-error.js'
 import { isAuthenticationCode, problemKindForUpstreamCode, UpstreamCodes } from '../errors/upstream-codes.js'
 import { signRequest } from './sign-request.js'
+import { createUpstreamProtection, markRetryable, type UpstreamProtection, type UpstreamProtectionOptions } from './upstream-protection.js'
 import {
   UpstreamEnvelopeValidator,
   UpstreamPhoneListDataValidator,
@@ -15,9 +16,9 @@ const WHATSAPP_BIZ_TYPE = '2'
 const PHONE_LIST_ACTION = 'phoneList'
 // An envelope listing a tenant's phones is a few KiB; anything far larger is not one.
 const MAX_RESPONSE_BYTES = 1024 * 1024
-// A keep-alive socket the upstream closed just as we reused it fails at once; one fresh try fixes that.
-const MAX_ATTEMPTS = 2
-const RETRYABLE_SOCKET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
+// NxCloud's "request failed" and "system busy": worth another attempt, unlike the codes about the request.
+const RETRYABLE_CODES = new Set([-1, 9001])
+const HTTP_SERVER_ERROR = 500
 const KEEP_ALIVE_TIMEOUT_MS = 4_000
 
 export interface NxCloudClientOptions {
@@ -26,6 +27,7 @@ export interface NxCloudClientOptions {
   accessSecret: string
   timeoutMs: number
   connections: number
+  protection: UpstreamProtectionOptions
 }
 
 export interface NxCloudClient {
@@ -39,33 +41,36 @@ export function createNxCloudClient (options: NxCloudClientOptions): NxCloudClie
     connections: options.connections,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
   })
+  const protection = createUpstreamProtection(options.protection)
   return {
-    fetchPhoneList: (appkey, log) => fetchPhoneList(pool, options, appkey, log),
+    fetchPhoneList: (appkey, log) => fetchPhoneList(pool, options, protection, appkey, log),
     close: () => pool.close(),
   }
 }
 
+// The whole call, retries and their backoff included, has one budget of NXCLOUD_TIMEOUT_MS.
 async function fetchPhoneList (
   pool: Dispatcher,
   options: NxCloudClientOptions,
+  protection: UpstreamProtection,
   appkey: string,
   log: FastifyBaseLogger
 ): Promise<UpstreamPhone[]> {
   const budget = AbortSignal.timeout(options.timeoutMs)
   const body = JSON.stringify({ appkey })
-  for (let attempt = 1; ; attempt++) {
+  return await protection.execute(async (attempt) => {
     const startedAt = performance.now()
     try {
+      budget.throwIfAborted()
       const phones = phonesOf(await postSigned(pool, options, body, budget))
       logCall(log, { appkey, attempt, startedAt, code: UpstreamCodes.success })
       return phones
     } catch (error) {
       const problem = toProblem(error, budget, options.timeoutMs)
       logCall(log, { appkey, attempt, startedAt, code: problem.upstreamCode, failure: problem })
-      const retry = attempt < MAX_ATTEMPTS && !budget.aborted && isRetryableSocketError(error)
-      if (!retry) throw problem
+      throw problem
     }
-  }
+  }, budget)
 }
 
 // Each attempt signs afresh: NxCloud rejects a `ts` more than 60 s from its clock.
@@ -91,7 +96,8 @@ async function postSigned (
   })
   const text = await readLimited(response.body, MAX_RESPONSE_BYTES)
   if (response.statusCode < 200 || response.statusCode > 299) {
-    throw new ProblemError('upstreamInvalidResponse', `NxCloud answered HTTP ${response.statusCode}`)
+    const problem = new ProblemError('upstreamInvalidResponse', `NxCloud answered HTTP ${response.statusCode}`)
+    throw response.statusCode >= HTTP_SERVER_ERROR ? markRetryable(problem) : problem
   }
   return parseEnvelope(text)
 }
@@ -142,7 +148,8 @@ function problemForCode (envelope: UpstreamEnvelope): ProblemError {
   const detail = kind === 'tenantNotFound' || kind === 'tenantForbidden' || kind === 'upstreamRejectedParameters'
     ? `NxCloud answered code ${envelope.code}: ${envelope.message ?? 'no message'}`
     : `NxCloud answered code ${envelope.code}`
-  return new ProblemError(kind, detail, { upstreamCode: envelope.code })
+  const problem = new ProblemError(kind, detail, { upstreamCode: envelope.code })
+  return RETRYABLE_CODES.has(envelope.code) ? markRetryable(problem) : problem
 }
 
 function toProblem (error: unknown, budget: AbortSignal, timeoutMs: number): ProblemError {
@@ -150,13 +157,9 @@ function toProblem (error: unknown, budget: AbortSignal, timeoutMs: number): Pro
     return new ProblemError('upstreamTimeout', `NxCloud did not answer within ${timeoutMs} ms`, { cause: error })
   }
   if (error instanceof ProblemError) return error
-  return new ProblemError('upstreamUnreachable', `The connection to NxCloud failed (${errorCode(error)})`, {
+  return markRetryable(new ProblemError('upstreamUnreachable', `The connection to NxCloud failed (${errorCode(error)})`, {
     cause: error,
-  })
-}
-
-function isRetryableSocketError (error: unknown): boolean {
-  return RETRYABLE_SOCKET_ERRORS.has(errorCode(error))
+  }))
 }
 
 function errorCode (error: unknown): string {

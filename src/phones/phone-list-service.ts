@@ -24,6 +24,7 @@ const AUTHORITATIVE_FAILURES = new Set<ProblemKind>(['tenantNotFound', 'tenantFo
 // Failures that say nothing about the tenant's list: a stale list serves its callers better.
 const FAILURES_SERVED_STALE = new Set<ProblemKind>([
   'upstreamTimeout', 'upstreamUnreachable', 'upstreamInvalidResponse', 'upstreamError', 'upstreamAuthentication',
+  'upstreamUnavailable',
 ])
 
 export interface CachePolicy {

@@ -173,7 +173,7 @@ t.test('concurrent callers on two instances share one upstream call', async (t) 
 t.test('a peer whose fill fails does not keep the other instance waiting: both answer 502', { timeout: HANG_GUARD_MS }, async (t) => {
   const simulator = await startSimulator(t)
   // An upstream budget (and so a fill lease) far longer than the guard: waiting the lease out would fail the test.
-  const config = testConfig(simulator, { REDIS_URL: TEST_REDIS_URL, NXCLOUD_TIMEOUT_MS: LONG_UPSTREAM_BUDGET_MS })
+  const config = testConfig(simulator, { REDIS_URL: TEST_REDIS_URL, NXCLOUD_TIMEOUT_MS: LONG_UPSTREAM_BUDGET_MS, NXCLOUD_MAX_ATTEMPTS: '1' })
   const a = await buildTestApp(t, config)
   const b = await buildTestApp(t, config)
   const redis = await connectRedis(t, TEST_REDIS_URL)

@@ -174,7 +174,7 @@ t.test('negative entries expire after CACHE_NEGATIVE_TTL_SECONDS, and 0 turns th
 
 t.test('nothing negative but 9008 is remembered', async (t) => {
   const simulator = await startSimulator(t)
-  const { app } = await buildTestApp(t, testConfig(simulator, { REDIS_URL: TEST_REDIS_URL }))
+  const { app } = await buildTestApp(t, testConfig(simulator, { REDIS_URL: TEST_REDIS_URL, NXCLOUD_MAX_ATTEMPTS: '1' }))
   for (const appkey of ['demo-other', 'sim-code-9001', 'sim-code-9000', 'sim-http-500']) {
     await app.inject(phonesUrl(appkey))
     const again = await app.inject(phonesUrl(appkey))
