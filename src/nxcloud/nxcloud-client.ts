@@ -70,7 +70,7 @@ async function fetchPhoneList (
       logCall(log, { appkey, attempt, startedAt, code: problem.upstreamCode, failure: problem })
       throw problem
     }
-  }, budget)
+  }, budget, options.timeoutMs)
 }
 
 // Each attempt signs afresh: NxCloud rejects a `ts` more than 60 s from its clock.

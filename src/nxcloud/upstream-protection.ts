@@ -45,7 +45,7 @@ export function markRetryable (error: ProblemError): ProblemError {
 
 export interface UpstreamProtection {
   /** Runs `call` (one attempt per invocation) under the breaker, the bulkhead and the retry policy. */
-  execute<T> (call: (attempt: number) => Promise<T>, budget: AbortSignal): Promise<T>
+  execute<T> (call: (attempt: number) => Promise<T>, budget: AbortSignal, budgetMs: number): Promise<T>
   readonly breakerOpen: boolean
 }
 
@@ -73,7 +73,7 @@ export function createUpstreamProtection (options: UpstreamProtectionOptions): U
     Math.max(1, Math.ceil((openedAt + options.breakerOpenMs - Date.now()) / 1000))
 
   return {
-    async execute (call, budget) {
+    async execute (call, budget, budgetMs) {
       try {
         let started = false
         // The retry policy, innermost, counts its attempts in the context it passes down (from 0).
@@ -81,13 +81,13 @@ export function createUpstreamProtection (options: UpstreamProtectionOptions): U
           started = true
           return call(((context as { attempt?: number }).attempt ?? 0) + 1)
         }, budget)
-        return await raceBudget(running, budget, () => started)
+        return await raceQueue(running, budgetMs * QUEUE_SHARE_OF_BUDGET, () => started)
       } catch (error) {
         if (error instanceof BrokenCircuitError) {
           throw new ProblemError('upstreamUnavailable', 'NxCloud calls are suspended after repeated failures; retry later',
             { headers: { 'retry-after': retryAfterSeconds() }, cause: error })
         }
-        if (error instanceof BulkheadRejectedError || error === QUEUED_PAST_BUDGET) {
+        if (error instanceof BulkheadRejectedError || error === QUEUED_TOO_LONG) {
           throw new ProblemError('upstreamUnavailable', 'Too many NxCloud calls are under way; retry shortly',
             { headers: { 'retry-after': SHED_RETRY_AFTER_SECONDS } })
         }
@@ -98,18 +98,22 @@ export function createUpstreamProtection (options: UpstreamProtectionOptions): U
   }
 }
 
-const QUEUED_PAST_BUDGET = new Error('the budget ran out while the call waited for a slot')
+const QUEUED_TOO_LONG = new Error('the call waited for a slot past its share of the budget')
+// A call may wait for a slot at most this share of its budget, so that once it starts, NxCloud has
+// the rest: a timeout is then NxCloud's slowness, and a long wait is our overload (503), not a 504.
+const QUEUE_SHARE_OF_BUDGET = 0.5
 
-// A call still queued when its budget runs out has not waited on NxCloud: it is shed, not timed out.
-// Once started, the attempt itself sees the aborted signal and reports the timeout.
-async function raceBudget<T> (running: Promise<T>, budget: AbortSignal, started: () => boolean): Promise<T> {
-  const expired = new Promise<never>((_resolve, reject) => {
-    const onAbort = () => { if (!started()) reject(QUEUED_PAST_BUDGET) }
-    if (budget.aborted) onAbort()
-    else budget.addEventListener('abort', onAbort, { once: true })
+async function raceQueue<T> (running: Promise<T>, maxWaitMs: number, started: () => boolean): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const waitedTooLong = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { if (!started()) reject(QUEUED_TOO_LONG) }, maxWaitMs)
   })
-  // The queued call is dropped by the bulkhead once it dequeues with an aborted signal.
+  // A shed call is dropped by the bulkhead when it dequeues with its (by then aborted) signal.
   running.catch(() => {})
-  expired.catch(() => {})
-  return await Promise.race([running, expired])
+  waitedTooLong.catch(() => {})
+  try {
+    return await Promise.race([running, waitedTooLong])
+  } finally {
+    clearTimeout(timer)
+  }
 }
