@@ -46,7 +46,6 @@ export function markRetryable (error: ProblemError): ProblemError {
 export interface UpstreamProtection {
   /** Runs `call` (one attempt per invocation) under the breaker, the bulkhead and the retry policy. */
   execute<T> (call: (attempt: number) => Promise<T>, budget: AbortSignal, budgetMs: number): Promise<T>
-  readonly breakerOpen: boolean
 }
 
 /**
@@ -94,7 +93,6 @@ export function createUpstreamProtection (options: UpstreamProtectionOptions): U
         throw error
       }
     },
-    get breakerOpen () { return breaker.state !== 0 },
   }
 }
 
