@@ -8,6 +8,7 @@ import { OPENAPI_FILE, generateOpenApiDocument, serialiseOpenApiDocument } from 
 
 const REGENERATE = 'openapi/openapi.json is out of date: run `npm run openapi` and commit the result'
 const PHONES_PATH = '/tenants/{appkey}/phones'
+const REFRESH_PATH = '/tenants/{appkey}/phones/refresh'
 const DOCUMENTED_ERROR_STATUSES = [400, 401, 403, 404, 429, 502, 503, 504]
 
 interface Schema {
@@ -67,7 +68,8 @@ t.test('the phone list documents its answer and every problem type each status c
   const operation = document.paths[PHONES_PATH]?.['get']
   if (operation === undefined) return t.fail(`${PHONES_PATH} GET is not documented`)
 
-  t.same(Object.keys(operation.responses).sort(), ['200', ...DOCUMENTED_ERROR_STATUSES.map(String)].sort())
+  t.same(Object.keys(operation.responses).sort(), ['200', '304', ...DOCUMENTED_ERROR_STATUSES.map(String)].sort())
+  t.same(Object.keys(operation.responses['304']?.content ?? {}), [], 'a 304 has no body')
   t.same(Object.keys(operation.responses['200']?.content ?? {}), ['application/json'])
   for (const status of DOCUMENTED_ERROR_STATUSES) {
     const content = operation.responses[String(status)]?.content ?? {}
@@ -97,7 +99,7 @@ t.test('the probes are documented and the document does not list itself', async 
   t.ok(document.paths['/readyz']?.['get'], '/readyz is documented')
   t.same(Object.keys(document.paths['/readyz']?.['get']?.responses ?? {}).sort(), ['200', '503'])
   t.equal(document.paths['/openapi.json'], undefined, '/openapi.json is hidden')
-  t.same(Object.keys(document.paths).sort(), ['/healthz', '/readyz', PHONES_PATH].sort())
+  t.same(Object.keys(document.paths).sort(), ['/healthz', '/readyz', PHONES_PATH, REFRESH_PATH].sort())
 })
 
 t.test('both credential schemes are documented and the phone list requires one of them; the probes need none', async (t) => {
@@ -112,4 +114,12 @@ t.test('both credential schemes are documented and the phone list requires one o
   t.same(document.paths[PHONES_PATH]?.['get']?.security, [{ apiKey: [] }, { bearer: [] }], 'either scheme opens the operation')
   t.equal(document.paths['/healthz']?.['get']?.security, undefined)
   t.equal(document.paths['/readyz']?.['get']?.security, undefined)
+})
+
+t.test('the refresh operation is documented with its answers and both credential schemes', async (t) => {
+  const { document } = await publishedDocument(t)
+  const operation = document.paths[REFRESH_PATH]?.['post']
+  if (operation === undefined) return t.fail(`${REFRESH_PATH} POST is not documented`)
+  t.same(Object.keys(operation.responses).sort(), ['200', ...DOCUMENTED_ERROR_STATUSES.map(String)].sort())
+  t.same(operation.security, [{ apiKey: [] }, { bearer: [] }])
 })

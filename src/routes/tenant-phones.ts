@@ -73,6 +73,7 @@ export const tenantPhonesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: {
         ...phoneListResponses,
         304: {
+          type: 'null',
           description: 'The list is unchanged since the If-None-Match tag: no body, the same cache headers.',
           headers: cacheHeaders,
         },

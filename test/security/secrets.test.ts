@@ -19,6 +19,8 @@ async function appWithSecret (t: Test, simulator: NxCloudSimulator, secret: stri
     REDIS_URL: TEST_REDIS_URL,
     NXCLOUD_ACCESS_SECRET: secret,
     LOG_LEVEL: 'trace',
+    // Every failure kind is driven through one app: the breaker must not turn the later ones into 503s.
+    NXCLOUD_BREAKER_THRESHOLD: '1000',
     ...env,
   }))
 }
