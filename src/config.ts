@@ -67,7 +67,10 @@ export const ConfigSchema = Type.Object({
   JWT_JWKS_COOLDOWN_MS: PositiveInteger(30_000, 'least time between two JWKS fetches caused by unknown key ids'),
   AUTH_DISABLED: Type.Boolean({ default: false, description: 'serve every tenant to anyone (explicit opt-out)' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated browser origins allowed to call; empty: CORS off' }),
-  SHUTDOWN_TIMEOUT_MS: PositiveInteger(10_000, 'how long in-flight requests may take to finish on SIGTERM'),
+  SHUTDOWN_DRAIN_DELAY_MS: Type.Integer({
+    minimum: 0, default: 5_000, description: 'on SIGTERM, how long readiness fails while requests are still served, before the listener stops',
+  }),
+  SHUTDOWN_TIMEOUT_MS: PositiveInteger(10_000, 'how long in-flight requests may take to finish once the listener stops'),
 })
 
 /** Fastify's `trustProxy` forms we accept: no proxy, a number of proxy hops, or the proxies' addresses. */

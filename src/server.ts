@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { ApiKeyFileError } from './auth/api-keys.js'
 import { ConfigError, loadConfig } from './config.js'
@@ -7,13 +9,29 @@ async function main (): Promise<void> {
   const config = loadConfig(process.env)
   const app = await buildApp(config)
 
-  closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS }, async ({ signal, err }) => {
+  // Only SIGTERM, the orchestrator's signal (Kubernetes, Docker, systemd), drains: a load balancer may still
+  // route here. Another signal is someone at a terminal, and after an unhandled error serving on is a risk.
+  closeWithGrace({ delay: config.SHUTDOWN_DRAIN_DELAY_MS + config.SHUTDOWN_TIMEOUT_MS }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an unhandled error')
+    else if (signal === 'SIGTERM') await drain(app, signal, config.SHUTDOWN_DRAIN_DELAY_MS)
     else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
     await app.close()
   })
 
   await app.listen({ port: config.PORT, host: config.HOST })
+}
+
+/**
+ * Kubernetes sends SIGTERM while it removes the pod from its endpoints, and the load balancers learn of
+ * it only later: requests keep arriving meanwhile, over new connections and kept-alive ones. So the
+ * listener goes on serving them for `delayMs`, readiness failing and every answer closing its
+ * connection, and only then does `close()` stop accepting and end the idle sockets, by then unused.
+ */
+async function drain (app: FastifyInstance, signal: string, delayMs: number): Promise<void> {
+  app.beginShutdown()
+  app.log.info({ signal, drainDelayMs: delayMs }, 'shutting down: draining, readiness fails while requests are still served')
+  await sleep(delayMs)
+  app.log.info('shutting down: the listener stops, finishing in-flight requests')
 }
 
 main().catch((error: unknown) => {

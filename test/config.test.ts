@@ -227,3 +227,9 @@ t.test('npm start refuses to run without caller authentication, naming the varia
     t.match(result.stderr, name, `stderr names ${name}`)
   }
 })
+
+t.test('SHUTDOWN_DRAIN_DELAY_MS defaults to Kubernetes-sized 5 s, 0 turns the drain off, a negative delay is refused', async (t) => {
+  t.equal(loadConfig(ENV).SHUTDOWN_DRAIN_DELAY_MS, 5000)
+  t.equal(loadConfig({ ...ENV, SHUTDOWN_DRAIN_DELAY_MS: '0' }).SHUTDOWN_DRAIN_DELAY_MS, 0)
+  t.match(configErrorOf({ ...ENV, SHUTDOWN_DRAIN_DELAY_MS: '-1' }).problems, [/^SHUTDOWN_DRAIN_DELAY_MS=.*-1.* must be an integer >= 0$/])
+})

@@ -3,8 +3,10 @@ import { REQUEST_ID_HEADER } from './request-logging.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** True once `close()` has begun: readiness fails and connections are not kept alive. */
+    /** True once the shutdown has begun (`beginShutdown()` or `close()`): readiness fails and connections are not kept alive. */
     isShuttingDown (): boolean
+    /** Starts the drain before `close()`: readiness fails and answers ask clients to reconnect, while the listener still serves. */
+    beginShutdown (): void
   }
 }
 
@@ -12,12 +14,15 @@ declare module 'fastify' {
  * Stamps every answer, errors included, with its request id and `nosniff`, and drains instead of refusing:
  * requests already on their way keep being served while the server closes, each answer telling its
  * client to reconnect elsewhere (`Connection: close`). Without that, a keep-alive socket left idle
- * after its last answer would hold `close()` open until it timed out. Both live in one onSend hook
- * because every hook is paid by every request.
+ * after its last answer would hold `close()` open until it timed out. The same holds during the drain
+ * before `close()`: a client that keeps a connection open past the load balancer (an L4 one such as
+ * kube-proxy pins it to this instance) moves on after its next answer, instead of losing a request to
+ * the idle sockets `close()` ends. Both live in one onSend hook because every hook is paid by every request.
  */
 export const answerStampPlugin = fp(async function answerStamp (app) {
   let shuttingDown = false
   app.decorate('isShuttingDown', () => shuttingDown)
+  app.decorate('beginShutdown', () => { shuttingDown = true })
   app.addHook('preClose', async () => { shuttingDown = true })
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header(REQUEST_ID_HEADER, request.id)

@@ -105,6 +105,8 @@ async function startBff (name: string, simulatorUrl: string, env: Record<string,
       NXCLOUD_ALLOW_DEMO_CREDENTIALS: 'true',
       // One load generator is one client: the limiter still runs on every request, but must not refuse it.
       RATE_LIMIT_MAX: '1000000000',
+      // No load balancer routes here: stopping need not wait for one to notice.
+      SHUTDOWN_DRAIN_DELAY_MS: '0',
       ...env,
     },
   })

@@ -1,25 +1,19 @@
-import { spawn, type ChildProcessByStdio } from 'node:child_process'
-import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { isDeepStrictEqual } from 'node:util'
 import t from 'tap'
 import type { Test } from 'tap'
 import { Client, request } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { buildTestApp, phonesUrl, startSimulator, testConfig } from '../helper.js'
-import { DEMO_ACCESS_KEY, DEMO_ACCESS_SECRET } from '../simulator/demo-tenants.js'
 import type { NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
+import { exitOf, logLinesOf, STARTUP_DEADLINE_MS, startServerProcess, waitFor } from './server-process.js'
 
-const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const CLOSE_AFTER_MS = 100
-const POLL_INTERVAL_MS = 25
-const STARTUP_DEADLINE_MS = 10_000
-const EXIT_DEADLINE_MS = 10_000
 // Far longer than the slow request, short enough that a hung close fails the test quickly.
 const SHUTDOWN_TIMEOUT_MS = 3_000
+// Shorter than the slow request below, so that it is still in flight when the listener stops.
+const SHUTDOWN_DRAIN_DELAY_MS = 300
 const OUR_SHUTTING_DOWN_BODY = { status: 'shutting-down', checks: { redis: 'not-configured' } }
 const FASTIFY_CLOSING_BODY = { error: 'Service Unavailable', message: 'Service Unavailable', statusCode: 503 }
 // Only a guard against hanging the whole file; a healthy close takes milliseconds here.
@@ -29,14 +23,6 @@ interface PhoneList {
   appkey: string
   phones: unknown[]
   fetchedAt: string
-}
-
-async function waitFor (what: string, deadlineMs: number, condition: () => Promise<boolean> | boolean): Promise<void> {
-  const deadline = Date.now() + deadlineMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(POLL_INTERVAL_MS)
-  }
 }
 
 async function upstreamCalled (simulator: NxCloudSimulator): Promise<void> {
@@ -117,86 +103,57 @@ t.test('a kept-alive client does not hold up close: the in-flight answer asks it
   }
 })
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-type ServerProcess = ChildProcessByStdio<null, Readable, Readable>
-
-function spawnServer (t: Test, env: Record<string, string>): { child: ServerProcess, output: { stdout: string, stderr: string } } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: PROJECT_ROOT,
-    env: { PATH: process.env['PATH'] ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  const output = { stdout: '', stderr: '' }
-  child.stdout.on('data', (chunk: Buffer) => { output.stdout += chunk.toString('utf8') })
-  child.stderr.on('data', (chunk: Buffer) => { output.stderr += chunk.toString('utf8') })
-  return { child, output }
-}
-
-async function exitOf (child: ServerProcess): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return { code: child.exitCode, signal: child.signalCode }
-  return await new Promise((resolve, reject) => {
-    const deadline = setTimeout(() => reject(new Error('the server did not exit in time')), EXIT_DEADLINE_MS)
-    child.once('close', (code, signal) => {
-      clearTimeout(deadline)
-      resolve({ code, signal })
-    })
-  })
-}
-
-async function answersHealthz (origin: string): Promise<boolean> {
-  try {
-    const response = await request(`${origin}/healthz`)
-    await response.body.dump()
-    return response.statusCode === 200
-  } catch {
-    return false
-  }
-}
-
-t.test('SIGTERM finishes the in-flight request, logs the shutdown and exits 0', async (t) => {
+t.test('while draining, readiness fails at once and the listener keeps serving, each answer closing its connection', async (t) => {
   const simulator = await startSimulator(t)
-  const port = await freePort()
-  const origin = `http://127.0.0.1:${port}`
-  const { child, output } = spawnServer(t, {
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    NXCLOUD_BASE_URL: simulator.url,
-    NXCLOUD_ACCESS_KEY: DEMO_ACCESS_KEY,
-    NXCLOUD_ACCESS_SECRET: DEMO_ACCESS_SECRET,
-    NXCLOUD_ALLOW_DEMO_CREDENTIALS: 'true',
-    AUTH_DISABLED: 'true',
-    LOG_LEVEL: 'info',
+  const { app, origin } = await listeningApp(t, simulator)
+  const keepAlive = new Client(origin)
+  t.teardown(() => keepAlive.destroy())
+  const warm = await keepAlive.request({ method: 'GET', path: phonesUrl('demo-shop') })
+  await warm.body.dump()
+  t.notOk(warm.headers['connection'] === 'close', 'before the drain the connection is kept alive')
+
+  app.beginShutdown()
+  const ready = await request(`${origin}/readyz`)
+  t.equal(ready.statusCode, 503, 'readiness fails')
+  t.same(await ready.body.json(), OUR_SHUTTING_DOWN_BODY)
+  for (const attempt of ['on the kept-alive connection', 'on a new connection']) {
+    const response = await keepAlive.request({ method: 'GET', path: phonesUrl('demo-shop') })
+    t.equal(response.statusCode, 200, `a request ${attempt} is served`)
+    t.equal((await response.body.json() as PhoneList).phones.length, 2)
+    t.equal(response.headers['connection'], 'close', 'and its answer closes the connection')
+  }
+  t.ok(app.server.listening, 'the listener is still open')
+})
+
+t.test('SIGTERM drains, then finishes the request still in flight when the listener stops, logs the shutdown and exits 0', async (t) => {
+  const simulator = await startSimulator(t)
+  const { child, output, origin } = await startServerProcess(t, simulator, {
+    SHUTDOWN_DRAIN_DELAY_MS: String(SHUTDOWN_DRAIN_DELAY_MS),
     SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
-  })
-  await waitFor('the server to listen', STARTUP_DEADLINE_MS, async () => {
-    if (child.exitCode !== null) throw new Error(`the server exited early: ${output.stderr}`)
-    return await answersHealthz(origin)
   })
 
   const inFlight = request(`${origin}${phonesUrl('sim-slow-800')}`)
   await upstreamCalled(simulator)
+  const exited = exitOf(child)
   t.ok(child.kill('SIGTERM'), 'SIGTERM delivered')
 
   const response = await inFlight
   t.equal(response.statusCode, 200, 'the in-flight request completes')
+  t.equal(response.headers['connection'], 'close', 'and asks its client to reconnect elsewhere')
   const list = await response.body.json() as PhoneList
   t.equal(list.appkey, 'sim-slow-800')
   t.equal(list.phones.length, 2, 'with its full body')
 
-  t.same(await exitOf(child), { code: 0, signal: null }, 'the process exits 0 on its own')
-  const lines = output.stdout.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>)
+  t.same(await exited, { code: 0, signal: null }, 'the process exits 0 on its own')
+  const lines = logLinesOf(output)
   const shutdown = lines.find((line) => String(line['msg']).startsWith('shutting down'))
-  t.match(shutdown, { level: 30, signal: 'SIGTERM', msg: /^shutting down/ }, 'a JSON log line announces the shutdown')
-  t.ok(lines.some((line) => line['msg'] === 'request completed' && line['statusCode'] === 200 &&
-    String(line['url']).includes('sim-slow-800')), 'the in-flight request is logged as completed')
+  t.match(shutdown, { level: 30, signal: 'SIGTERM', drainDelayMs: SHUTDOWN_DRAIN_DELAY_MS, msg: /^shutting down: draining/ },
+    'a JSON log line announces the drain')
+  const listenerStops = lines.findIndex((line) => String(line['msg']).startsWith('shutting down: the listener stops'))
+  const completed = lines.findIndex((line) => line['msg'] === 'request completed' && line['statusCode'] === 200 &&
+    String(line['url']).includes('sim-slow-800'))
+  t.ok(listenerStops !== -1, 'a JSON log line announces the end of the drain')
+  t.ok(completed > listenerStops, 'the in-flight request is logged as completed after the listener stopped')
   t.equal(output.stderr, '')
   t.equal(simulator.calls, 1)
 })
