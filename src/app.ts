@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { destination, type DestinationStream } from 'pino'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config, TrustProxy } from './config.js'
+import { answerClientError, answerFrameworkError } from './errors/connection-errors.js'
 import { errorHandlerPlugin } from './errors/error-handler.js'
 import { accessPlugin, type AccessPluginOptions } from './plugins/access.js'
 import { corsPlugin } from './plugins/cors.js'
@@ -54,6 +55,7 @@ function createFastify (config: Config, options: BuildAppOptions) {
     trustProxy: trustProxyOption(config.TRUST_PROXY),
     // answerStampPlugin serves what arrives during close; /readyz answers 503 itself.
     return503OnClosing: false,
+    ...httpEdgeOptions(config),
   }).withTypeProvider<TypeBoxTypeProvider>()
 }
 
@@ -107,6 +109,40 @@ const LOG_FLUSH_INTERVAL_MS = 1000
 
 function bufferedStdout (): DestinationStream {
   return destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS })
+}
+
+// Node's default limit on a request line and headers together; past it the parser answers 431.
+const MAX_HEADER_BYTES = 16_384
+// Node checks the headers and request timeouts on a timer (30 s by default), so a timeout fires up to
+// one period late: a tenth of the shorter timeout, between these bounds, keeps enforcement close.
+const TIMEOUT_CHECK_MIN_MS = 25
+const TIMEOUT_CHECK_MAX_MS = 1_000
+
+/**
+ * The HTTP edge: timeouts that cut slow or stalled clients, a per-connection request cap, and every
+ * answer given before a route runs (parser, router) made a problem with a request id.
+ */
+function httpEdgeOptions (config: Config) {
+  const shorterTimeout = Math.min(config.HTTP_HEADERS_TIMEOUT_MS, config.HTTP_REQUEST_TIMEOUT_MS)
+  return {
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    connectionTimeout: config.HTTP_CONNECTION_TIMEOUT_MS,
+    maxRequestsPerSocket: config.HTTP_MAX_REQUESTS_PER_SOCKET,
+    http: {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      headersTimeout: config.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MAX_MS, Math.max(TIMEOUT_CHECK_MIN_MS, Math.floor(shorterTimeout / 10))),
+      // Node's own 400 for a missing Host has no body and no request id: the error handler refuses it instead.
+      requireHostHeader: false,
+    },
+    // The appkey's length is the route schema's to judge (a 400 invalid-request at any length); a path
+    // segment cannot be longer than the head the parser accepts anyway.
+    routerOptions: { maxParamLength: MAX_HEADER_BYTES },
+    clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkError,
+  }
 }
 
 // Fastify treats a bare number as "trust nothing"; a hop count is spelled as proxy-addr's hop test.

@@ -71,6 +71,11 @@ export const ConfigSchema = Type.Object({
     minimum: 0, default: 5_000, description: 'on SIGTERM, how long readiness fails while requests are still served, before the listener stops',
   }),
   SHUTDOWN_TIMEOUT_MS: PositiveInteger(10_000, 'how long in-flight requests may take to finish once the listener stops'),
+  HTTP_HEADERS_TIMEOUT_MS: PositiveInteger(10_000, 'a client has this long to send the request line and headers; then 408 and the socket is closed'),
+  HTTP_REQUEST_TIMEOUT_MS: PositiveInteger(15_000, 'a client has this long to send a whole request, body included; then 408 and the socket is closed'),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: PositiveInteger(72_000, 'how long an idle keep-alive connection is kept; longer than a load balancer\'s idle timeout'),
+  HTTP_CONNECTION_TIMEOUT_MS: PositiveInteger(30_000, 'a connection with a request under way that moves no byte either way for this long is closed; longer than NXCLOUD_TIMEOUT_MS'),
+  HTTP_MAX_REQUESTS_PER_SOCKET: PositiveInteger(1_000, 'requests served on one connection; its last answer says Connection: close and the socket is closed'),
 })
 
 /** Fastify's `trustProxy` forms we accept: no proxy, a number of proxy hops, or the proxies' addresses. */
@@ -107,7 +112,7 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
   const variables = converted as ConfigVariables
   const secret = resolveSecret(variables, problems)
   const trustProxy = parseTrustProxy(variables.TRUST_PROXY, problems)
-  problems.push(...authProblems(variables), ...placeholderProblems(variables, secret), ...upstreamProblems(variables))
+  problems.push(...authProblems(variables), ...placeholderProblems(variables, secret), ...upstreamProblems(variables), ...httpProblems(variables))
   if (problems.length > 0 || secret === undefined || trustProxy === undefined) throw new ConfigError(problems)
   const { NXCLOUD_ACCESS_SECRET_FILE: _file, ...rest } = variables
   return { ...rest, NXCLOUD_ACCESS_SECRET: secret, TRUST_PROXY: trustProxy }
@@ -187,6 +192,19 @@ function isProxyAddress (entry: string): boolean {
 function upstreamProblems (variables: ConfigVariables): string[] {
   if (variables.NXCLOUD_MAX_CONCURRENCY <= variables.NXCLOUD_MAX_CONNECTIONS) return []
   return [`NXCLOUD_MAX_CONCURRENCY=${variables.NXCLOUD_MAX_CONCURRENCY} must not exceed NXCLOUD_MAX_CONNECTIONS=${variables.NXCLOUD_MAX_CONNECTIONS}`]
+}
+
+// Node refuses a headers timeout longer than the request timeout; a connection timeout shorter than the
+// upstream budget would close the socket of a request still waiting for NxCloud.
+function httpProblems (variables: ConfigVariables): string[] {
+  const problems: string[] = []
+  if (variables.HTTP_HEADERS_TIMEOUT_MS > variables.HTTP_REQUEST_TIMEOUT_MS) {
+    problems.push(`HTTP_HEADERS_TIMEOUT_MS=${variables.HTTP_HEADERS_TIMEOUT_MS} must not exceed HTTP_REQUEST_TIMEOUT_MS=${variables.HTTP_REQUEST_TIMEOUT_MS}`)
+  }
+  if (variables.HTTP_CONNECTION_TIMEOUT_MS <= variables.NXCLOUD_TIMEOUT_MS) {
+    problems.push(`HTTP_CONNECTION_TIMEOUT_MS=${variables.HTTP_CONNECTION_TIMEOUT_MS} must exceed NXCLOUD_TIMEOUT_MS=${variables.NXCLOUD_TIMEOUT_MS}`)
+  }
+  return problems
 }
 
 function authProblems (variables: ConfigVariables): string[] {

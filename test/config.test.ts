@@ -233,3 +233,18 @@ t.test('SHUTDOWN_DRAIN_DELAY_MS defaults to Kubernetes-sized 5 s, 0 turns the dr
   t.equal(loadConfig({ ...ENV, SHUTDOWN_DRAIN_DELAY_MS: '0' }).SHUTDOWN_DRAIN_DELAY_MS, 0)
   t.match(configErrorOf({ ...ENV, SHUTDOWN_DRAIN_DELAY_MS: '-1' }).problems, [/^SHUTDOWN_DRAIN_DELAY_MS=.*-1.* must be an integer >= 0$/])
 })
+
+t.test('the HTTP edge has bounded defaults, and timeouts that contradict each other are refused', async (t) => {
+  t.match(loadConfig(ENV), {
+    HTTP_HEADERS_TIMEOUT_MS: 10_000,
+    HTTP_REQUEST_TIMEOUT_MS: 15_000,
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: 72_000,
+    HTTP_CONNECTION_TIMEOUT_MS: 30_000,
+    HTTP_MAX_REQUESTS_PER_SOCKET: 1_000,
+  })
+  t.same(configErrorOf({ ...ENV, HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' }).problems,
+    ['HTTP_HEADERS_TIMEOUT_MS=20000 must not exceed HTTP_REQUEST_TIMEOUT_MS=10000'])
+  t.same(configErrorOf({ ...ENV, NXCLOUD_TIMEOUT_MS: '30000' }).problems,
+    ['HTTP_CONNECTION_TIMEOUT_MS=30000 must exceed NXCLOUD_TIMEOUT_MS=30000'], 'a connection waiting for NxCloud is not idle')
+  t.match(configErrorOf({ ...ENV, HTTP_MAX_REQUESTS_PER_SOCKET: '0' }).problems, [/^HTTP_MAX_REQUESTS_PER_SOCKET=0 must be an integer >= 1/])
+})

@@ -4,6 +4,7 @@ import { STATUS_CODES } from 'node:http'
 import { ProblemError } from './problem-error.js'
 import { ProblemTypes } from './problem-types.js'
 import { PROBLEM_CONTENT_TYPE, type Problem } from './problem-schema.js'
+import { RouteMethods } from './route-methods.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -17,6 +18,12 @@ const CACHE_BYPASSED = 'nxcloud-bff; fwd=bypass'
 /** One place turns every error into an RFC 9457 answer; 5xx details never carry internals. */
 export const errorHandlerPlugin = fp(async function errorHandler (app) {
   app.setErrorHandler((error: FastifyError | ProblemError, request, reply) => {
+    // The connection is gone (the client hung up, or a request timeout cut its body and answered 408
+    // itself): nothing can be answered here.
+    if (request.raw.socket?.destroyed === true) {
+      request.log.debug({ err: error }, 'connection closed before the answer')
+      return
+    }
     const problem = problemFor(error, request)
     if (error instanceof ProblemError && error.headers !== undefined) reply.headers(error.headers)
     // Refused before the cache was asked (credentials, limits, validation): RFC 9211 calls that a bypass.
@@ -29,16 +36,32 @@ export const errorHandlerPlugin = fp(async function errorHandler (app) {
     return sendProblem(reply, problem)
   })
 
+  const routeMethods = new RouteMethods()
+  app.addHook('onRoute', (route) => { routeMethods.add(route.method, route.url) })
+
   app.setNotFoundHandler((request, reply) => {
-    const { status, type, title } = ProblemTypes.routeNotFound
+    const path = instanceOf(request)
+    const allowed = routeMethods.allowedOn(path)
+    const kind = allowed.length > 0 && !allowed.includes(request.method) ? 'methodNotAllowed' : 'routeNotFound'
+    if (kind === 'methodNotAllowed') reply.header('allow', allowed.join(', '))
+    const { status, type, title } = ProblemTypes[kind]
     return sendProblem(reply, {
       type,
       title,
       status,
-      detail: `No route ${request.method} ${request.url.split('?')[0]}`,
-      instance: instanceOf(request),
+      detail: kind === 'methodNotAllowed'
+        ? `${path} answers ${allowed.join(', ')}, not ${request.method}`
+        : `No route ${request.method} ${path}`,
+      instance: path,
       requestId: request.id,
     })
+  })
+
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400. Node would answer it itself, with no body
+  // and no request id (app.ts turns that off), so it is refused here like any other invalid request.
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (request.raw.headers.host !== undefined || request.raw.httpVersion !== '1.1') return done()
+    done(new ProblemError('invalidRequest', 'An HTTP/1.1 request must carry a Host header'))
   })
 }, { name: 'error-handler' })
 
@@ -54,6 +77,11 @@ function problemFor (error: FastifyError | ProblemError, request: FastifyRequest
     return { type, title, status, detail: error.message, ...base }
   }
   const status = error.statusCode ?? 500
+  if (status === ProblemTypes.invalidRequest.status) {
+    // A request Fastify itself found malformed (a body that is not JSON...): the kind the routes' 400 schema names.
+    const { type, title } = ProblemTypes.invalidRequest
+    return { type, title, status, detail: error.message, ...base }
+  }
   if (status >= 400 && status < 500) {
     // A client error Fastify itself raised (unsupported media type, body too large...): RFC 9457's plain kind.
     return { type: 'about:blank', title: STATUS_CODES[status] ?? 'Client error', status, detail: error.message, ...base }

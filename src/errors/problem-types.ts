@@ -14,6 +14,21 @@ export const ProblemTypes = {
     type: '/problems/route-not-found',
     title: 'No such route',
   },
+  methodNotAllowed: {
+    status: 405,
+    type: '/problems/method-not-allowed',
+    title: 'The route does not answer this method',
+  },
+  requestTimeout: {
+    status: 408,
+    type: '/problems/request-timeout',
+    title: 'The request did not arrive in time',
+  },
+  requestHeadTooLarge: {
+    status: 431,
+    type: '/problems/request-head-too-large',
+    title: 'The request line and header fields are too large',
+  },
   unauthenticated: {
     status: 401,
     type: '/problems/unauthenticated',

@@ -1,5 +1,12 @@
 import fp from 'fastify-plugin'
+import type { Socket } from 'node:net'
 import { REQUEST_ID_HEADER } from './request-logging.js'
+
+const ANSWERS_ON_SOCKET = Symbol('answersOnSocket')
+
+interface CountedSocket extends Socket {
+  [ANSWERS_ON_SOCKET]?: number
+}
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,6 +28,10 @@ declare module 'fastify' {
  */
 export const answerStampPlugin = fp(async function answerStamp (app) {
   let shuttingDown = false
+  // Node's maxRequestsPerSocket announces `Connection: close` on the last answer but keeps the socket open,
+  // answering whatever follows with bodiless 503s (its documented behaviour). Saying close ourselves makes
+  // Node close the socket after that answer, and the requests it dropped past the cap are never answered.
+  const maxRequestsPerSocket = app.server.maxRequestsPerSocket ?? 0
   app.decorate('isShuttingDown', () => shuttingDown)
   app.decorate('beginShutdown', () => { shuttingDown = true })
   app.addHook('preClose', async () => { shuttingDown = true })
@@ -28,7 +39,15 @@ export const answerStampPlugin = fp(async function answerStamp (app) {
     reply.header(REQUEST_ID_HEADER, request.id)
     // Browsers must never guess a type for our JSON (or a problem) and render it as something else.
     reply.header('x-content-type-options', 'nosniff')
-    if (shuttingDown) reply.header('connection', 'close')
+    if (shuttingDown || (maxRequestsPerSocket > 0 && isLastAnswer(request.raw.socket, maxRequestsPerSocket))) {
+      reply.header('connection', 'close')
+    }
     done(null, payload)
   })
 }, { name: 'answer-stamp' })
+
+function isLastAnswer (socket: CountedSocket, maxRequestsPerSocket: number): boolean {
+  const answers = (socket[ANSWERS_ON_SOCKET] ?? 0) + 1
+  socket[ANSWERS_ON_SOCKET] = answers
+  return answers >= maxRequestsPerSocket
+}

@@ -8,10 +8,24 @@ const ACCEPTED_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 export const REQUEST_ID_HEADER = 'x-request-id'
 export const REQUEST_ID_LOG_LABEL = 'requestId'
 
+const GIVEN_REQUEST_ID = Symbol('givenRequestId')
+
+interface IdentifiedRequest extends IncomingMessage {
+  [GIVEN_REQUEST_ID]?: string
+}
+
 /** Fastify's `genReqId`: the caller's X-Request-Id when it is well-formed, a fresh UUID otherwise. */
 export function requestIdOf (request: IncomingMessage): string {
   const given = request.headers[REQUEST_ID_HEADER]
-  return typeof given === 'string' && ACCEPTED_REQUEST_ID.test(given) ? given : randomUUID()
+  const id = typeof given === 'string' && ACCEPTED_REQUEST_ID.test(given) ? given : randomUUID()
+  // Kept on the raw request so that an answer Node's HTTP layer forces (a timeout mid-body) carries the same id.
+  ;(request as IdentifiedRequest)[GIVEN_REQUEST_ID] = id
+  return id
+}
+
+/** The id a raw request was given by `requestIdOf`, or a new one for a request Fastify never saw. */
+export function requestIdGivenTo (request: IncomingMessage): string {
+  return (request as IdentifiedRequest)[GIVEN_REQUEST_ID] ?? requestIdOf(request)
 }
 
 /**
@@ -26,19 +40,37 @@ export class RequestLogController extends LogController {
 
   override incomingRequest (): void {}
 
+  // The 404 and 405 answers are logged by requestCompleted like any other: one line per answer.
+  override routeNotFound (): void {}
+
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    const line = {
-      [REQUEST_ID_LOG_LABEL]: request.id,
-      method: request.method,
-      url: request.url,
-      statusCode: reply.statusCode,
-      responseTimeMs: Math.round(reply.elapsedTime * 100) / 100,
-      cache: reply.getHeader('x-cache'),
-      callerId: request.caller?.id,
-    }
-    if (error) request.server.log.error({ ...line, err: error }, 'request errored')
-    else request.server.log.info(line, 'request completed')
+    logRequestCompleted(error, request, reply)
   }
+}
+
+// Pino's numeric levels, for comparing a route's own level with `info`.
+const LEVEL_VALUES: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity }
+const INFO_LEVEL = 30
+
+/**
+ * Writes the one line of a completed request. A route with a log level above `info` of its own
+ * (`logLevel: 'warn'` on the liveness probe) does not log its successful answers, as Fastify drops
+ * everything else the route logs below that level; its failed answers are still logged.
+ */
+export function logRequestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+  const routeLevel = request.routeOptions.logLevel
+  if (!error && reply.statusCode < 400 && routeLevel && (LEVEL_VALUES[routeLevel] ?? 0) > INFO_LEVEL) return
+  const line = {
+    [REQUEST_ID_LOG_LABEL]: request.id,
+    method: request.method,
+    url: request.url,
+    statusCode: reply.statusCode,
+    responseTimeMs: Math.round(reply.elapsedTime * 100) / 100,
+    cache: reply.getHeader('x-cache'),
+    callerId: request.caller?.id,
+  }
+  if (error) request.server.log.error({ ...line, err: error }, 'request errored')
+  else request.server.log.info(line, 'request completed')
 }
 
 type LogArguments = unknown[]

@@ -21,6 +21,8 @@ const unlimited = { rateLimit: false } as const
 export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/healthz', {
     config: unlimited,
+    // Probed every few seconds: its answers are not logged at info, its warnings and errors still are.
+    logLevel: 'warn',
     schema: { ...operations, summary: 'Liveness', response: { 200: LivenessSchema } },
   }, async () => ({ status: 'ok' as const }))
 

@@ -22,6 +22,8 @@ const RECOVERY_BUDGET_MS = 3_000
 // Far above what a prompt answer takes, far below the lease a stuck waiter would sit out.
 const HANG_GUARD_MS = 10_000
 const LONG_UPSTREAM_BUDGET_MS = '30000'
+// A connection waiting that long for NxCloud must not be closed as idle first.
+const LONGER_THAN_UPSTREAM_BUDGET_MS = '60000'
 
 /** Our own client, to look at what the service stored. */
 async function connectRedis (t: Test, url: string): Promise<Redis> {
@@ -173,7 +175,7 @@ t.test('concurrent callers on two instances share one upstream call', async (t) 
 t.test('a peer whose fill fails does not keep the other instance waiting: both answer 502', { timeout: HANG_GUARD_MS }, async (t) => {
   const simulator = await startSimulator(t)
   // An upstream budget (and so a fill lease) far longer than the guard: waiting the lease out would fail the test.
-  const config = testConfig(simulator, { REDIS_URL: TEST_REDIS_URL, NXCLOUD_TIMEOUT_MS: LONG_UPSTREAM_BUDGET_MS, NXCLOUD_MAX_ATTEMPTS: '1' })
+  const config = testConfig(simulator, { REDIS_URL: TEST_REDIS_URL, NXCLOUD_TIMEOUT_MS: LONG_UPSTREAM_BUDGET_MS, HTTP_CONNECTION_TIMEOUT_MS: LONGER_THAN_UPSTREAM_BUDGET_MS, NXCLOUD_MAX_ATTEMPTS: '1' })
   const a = await buildTestApp(t, config)
   const b = await buildTestApp(t, config)
   const redis = await connectRedis(t, TEST_REDIS_URL)

@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { logRequestCompleted, REQUEST_ID_HEADER, REQUEST_ID_LOG_LABEL, requestIdGivenTo } from '../plugins/request-logging.js'
+import { PROBLEM_CONTENT_TYPE, type Problem } from './problem-schema.js'
+import { ProblemTypes, type ProblemKind } from './problem-types.js'
+
+/** A problem answered before any route was found: without a path known, it has no `instance`. */
+type ConnectionProblem = Omit<Problem, 'instance'> & { instance?: string }
+
+const NOSNIFF = { 'x-content-type-options': 'nosniff' }
+
+// Node's HTTP parser and request timers, and what each becomes (Node's own answers: 408, 431, else 400).
+const PARSER_ERROR_KINDS: Record<string, ProblemKind> = {
+  ERR_HTTP_REQUEST_TIMEOUT: 'requestTimeout',
+  HPE_HEADER_OVERFLOW: 'requestHeadTooLarge',
+}
+
+const PARSER_ERROR_DETAILS: Partial<Record<ProblemKind, string>> = {
+  requestTimeout: 'The request line, headers or body did not arrive within the time the service allows; the connection is closed',
+  requestHeadTooLarge: 'The request line and headers together exceed the size the service accepts',
+}
+
+// Node checks the same private field before answering a client error itself: once an answer has begun on
+// the socket, anything written would be read as part of it.
+interface HttpSocket extends Socket {
+  _httpMessage?: ServerResponse | null
+}
+
+/**
+ * Fastify's `clientErrorHandler`: what Node's HTTP layer refuses before Fastify sees a request (a malformed
+ * request, a head over the size limit, a request or its headers too slow) is answered as a problem with
+ * its own request id, logged once, and the connection is closed, as Node itself would.
+ */
+export function answerClientError (this: FastifyInstance, error: NodeJS.ErrnoException, socket: Socket): void {
+  const pending = (socket as HttpSocket)._httpMessage
+  // The peer hung up, or an answer is already under way: there is no one, or no room, to answer.
+  if (error.code === 'ECONNRESET' || !socket.writable || pending?.headersSent === true) {
+    this.log.debug({ err: { code: error.code, message: error.message } }, 'connection closed on a client error')
+    socket.destroy()
+    return
+  }
+  const kind = PARSER_ERROR_KINDS[error.code ?? ''] ?? 'invalidRequest'
+  const { type, title, status } = ProblemTypes[kind]
+  // A request whose head arrived (its body did not) keeps the id it was given; the client reads this answer as its.
+  const requestId = pending === undefined || pending === null ? randomUUID() : requestIdGivenTo(pending.req)
+  const problem: ConnectionProblem = {
+    type,
+    title,
+    status,
+    detail: PARSER_ERROR_DETAILS[kind] ?? `The request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`,
+    requestId,
+  }
+  socket.write(rawAnswer(problem))
+  socket.destroy()
+  this.log.info({ [REQUEST_ID_LOG_LABEL]: requestId, statusCode: status, code: error.code }, 'client error answered')
+}
+
+function rawAnswer (problem: ConnectionProblem): string {
+  const body = JSON.stringify(problem)
+  const headers = {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'content-length': Buffer.byteLength(body),
+    [REQUEST_ID_HEADER]: problem.requestId,
+    ...NOSNIFF,
+    connection: 'close',
+  }
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`)
+  return `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}\r\n${lines.join('\r\n')}\r\n\r\n${body}`
+}
+
+/**
+ * Fastify's `frameworkErrors`: what the router refuses before a route runs (a path that is not valid
+ * percent-encoding) reaches neither the error handler nor the onSend hooks, so it is stamped and logged here.
+ */
+export function answerFrameworkError (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const routerRefused = error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+  const kind: ProblemKind = routerRefused ? 'invalidRequest' : 'internal'
+  const { type, title, status } = ProblemTypes[kind]
+  const problem: Problem = {
+    type,
+    title,
+    status,
+    detail: routerRefused
+      ? 'The path is not valid: a malformed percent-encoding, or a segment that is too long'
+      : 'The request could not be completed; see the logs for this requestId',
+    instance: request.url.split('?')[0] ?? request.url,
+    requestId: request.id,
+  }
+  reply.headers({ [REQUEST_ID_HEADER]: request.id, ...NOSNIFF }).code(status).type(PROBLEM_CONTENT_TYPE).send(problem)
+  logRequestCompleted(routerRefused ? undefined : error, request, reply)
+}

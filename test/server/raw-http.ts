@@ -1,0 +1,79 @@
+import { connect } from 'node:net'
+
+export interface RawExchange {
+  /** Every byte the server sent, as text. */
+  text: string
+  /** From connecting until the server closed the connection (or the deadline). */
+  elapsedMs: number
+  /** False when the deadline passed with the connection still open. */
+  closedByServer: boolean
+}
+
+export interface RawExchangeOptions {
+  /** Later chunks are written one per interval, as a slow client would (trickle). */
+  intervalMs?: number
+  /** The exchange is abandoned after this long. */
+  deadlineMs?: number
+}
+
+const DEFAULT_DEADLINE_MS = 10_000
+
+/**
+ * Writes bytes to the server over a raw TCP socket, the way no HTTP client would (malformed, oversized,
+ * trickled), and collects what comes back until the server closes the connection.
+ */
+export async function rawExchange (port: number, chunks: string[], options: RawExchangeOptions = {}): Promise<RawExchange> {
+  const started = Date.now()
+  const socket = connect(port, '127.0.0.1')
+  let text = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (data: string) => { text += data })
+  // A server that closes on a client still writing answers with a reset; what it sent before still counts.
+  socket.on('error', () => {})
+  const [first = '', ...rest] = chunks
+  socket.write(first)
+  const trickle = setInterval(() => {
+    const next = rest.shift()
+    if (next === undefined || socket.destroyed) return clearInterval(trickle)
+    socket.write(next)
+  }, options.intervalMs ?? 0)
+  try {
+    const closedByServer = await new Promise<boolean>((resolve) => {
+      const deadline = setTimeout(() => resolve(false), options.deadlineMs ?? DEFAULT_DEADLINE_MS)
+      socket.once('close', () => {
+        clearTimeout(deadline)
+        resolve(true)
+      })
+    })
+    return { text, elapsedMs: Date.now() - started, closedByServer }
+  } finally {
+    clearInterval(trickle)
+    socket.destroy()
+  }
+}
+
+export interface RawAnswer {
+  status: number
+  headers: Record<string, string>
+  body: string
+}
+
+/** The first HTTP/1.1 answer in what a server sent (header names lower-cased). */
+export function firstAnswer (text: string): RawAnswer {
+  const headEnd = text.indexOf('\r\n\r\n')
+  if (headEnd === -1) throw new Error(`no complete HTTP answer in ${JSON.stringify(text.slice(0, 200))}`)
+  const [statusLine = '', ...headerLines] = text.slice(0, headEnd).split('\r\n')
+  const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(statusLine)?.[1])
+  const headers: Record<string, string> = {}
+  for (const line of headerLines) {
+    const colon = line.indexOf(':')
+    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
+  }
+  const length = Number(headers['content-length'] ?? 0)
+  return { status, headers, body: text.slice(headEnd + 4, headEnd + 4 + length) }
+}
+
+/** How many answers (status lines) a server sent. */
+export function countAnswers (text: string): number {
+  return text.match(/(?:^|\n|})HTTP\/1\.1 \d{3} /g)?.length ?? 0
+}
