@@ -1,15 +1,11 @@
-import { spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import type { Test } from 'tap'
 import { Client } from 'undici'
 import { phonesUrl, startSimulator } from '../helper.js'
-import { DEMO_ACCESS_KEY, DEMO_ACCESS_SECRET } from '../simulator/demo-tenants.js'
+import { startServerProcess } from './server-process.js'
 
-const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const FLOOD_REQUESTS = 20_000
 const PIPELINED_PROBE = 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
 // The bound this test holds the server to: one client flooding pipelined requests it never reads.
@@ -23,39 +19,8 @@ const MAX_REQUESTS_PER_SOCKET = 1_000
 const NXCLOUD_TIMEOUT_MS = 1_000
 const CONNECTION_TIMEOUT_MS = 2_000
 const CLOSE_SLACK_MS = 2_000
-const STARTUP_DEADLINE_MS = 15_000
 const SAMPLE_INTERVAL_MS = 20
 const TCP_ESTABLISHED = '01'
-
-interface ServerProcess {
-  pid: number
-  port: number
-}
-
-async function startServerProcess (t: Test, env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: PROJECT_ROOT,
-    env: { PATH: process.env['PATH'] ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  let stdout = ''
-  let stderr = ''
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8') })
-  const port = await new Promise<number>((resolve, reject) => {
-    const deadline = setTimeout(() => reject(new Error(`the server did not listen in time: ${stderr}`)), STARTUP_DEADLINE_MS)
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8')
-      const listening = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout)
-      if (listening === null) return
-      clearTimeout(deadline)
-      resolve(Number(listening[1]))
-    })
-    child.once('exit', (code) => reject(new Error(`the server exited (${code}): ${stderr}`)))
-  })
-  if (child.pid === undefined) throw new Error('the server has no pid')
-  return { pid: child.pid, port }
-}
 
 async function residentBytes (pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
@@ -100,21 +65,14 @@ async function timedGets (client: Client, path: string, durationMs: number): Pro
 
 t.test('a client pipelining requests it never reads neither grows memory without bound nor delays another client', async (t) => {
   const simulator = await startSimulator(t)
-  const server = await startServerProcess(t, {
-    PORT: '0',
-    HOST: '127.0.0.1',
-    NXCLOUD_BASE_URL: simulator.url,
-    NXCLOUD_ACCESS_KEY: DEMO_ACCESS_KEY,
-    NXCLOUD_ACCESS_SECRET: DEMO_ACCESS_SECRET,
-    NXCLOUD_ALLOW_DEMO_CREDENTIALS: 'true',
+  const { child, origin } = await startServerProcess(t, simulator, {
     NXCLOUD_TIMEOUT_MS: String(NXCLOUD_TIMEOUT_MS),
-    AUTH_DISABLED: 'true',
-    LOG_LEVEL: 'info',
     RATE_LIMIT_MAX: '1000000',
     HTTP_MAX_REQUESTS_PER_SOCKET: String(MAX_REQUESTS_PER_SOCKET),
     HTTP_CONNECTION_TIMEOUT_MS: String(CONNECTION_TIMEOUT_MS),
   })
-  const origin = `http://127.0.0.1:${server.port}`
+  if (child.pid === undefined) throw new Error('the server has no pid')
+  const server = { pid: child.pid, port: Number(new URL(origin).port) }
   const normal = new Client(origin)
   t.teardown(() => normal.destroy())
   const path = phonesUrl('demo-shop')
