@@ -28,6 +28,8 @@ const REDACTED_LOG_PATHS = [
   'sign', 'accessSecret', 'headers.sign', 'req.headers.sign', 'NXCLOUD_ACCESS_SECRET', 'config.NXCLOUD_ACCESS_SECRET',
 ]
 
+const BYTES_PER_MIB = 1024 * 1024
+
 /** Builds the whole service without listening, so tests and the process entry share one wiring. */
 export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = createFastify(config, options)
@@ -95,7 +97,7 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
       negativeTtlSeconds: config.CACHE_NEGATIVE_TTL_SECONDS,
     },
     cacheKeyPrefix: config.CACHE_KEY_PREFIX,
-    cacheMaxEntries: config.CACHE_MAX_ENTRIES,
+    cacheMemoryMaxBytes: config.CACHE_MEMORY_MAX_MB * BYTES_PER_MIB,
   })
   await app.register(healthRoutes)
   await app.register(openApiRoutes)

@@ -55,7 +55,7 @@ export const ConfigSchema = Type.Object({
     minimum: 0, default: 30, description: 'how long an unknown appkey (9008) is remembered; 0: not at all',
   }),
   CACHE_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:_.-]{1,64}$', default: 'nxcloud-bff:' }),
-  CACHE_MAX_ENTRIES: PositiveInteger(10_000, 'bound of the in-process cache'),
+  CACHE_MEMORY_MAX_MB: PositiveInteger(64, 'bound of the in-process cache (the memory tier with Redis), in MiB of lists; least recently used out first'),
   RATE_LIMIT_MAX: PositiveInteger(100, 'requests per caller (or per address without credentials) per window'),
   RATE_LIMIT_WINDOW_MS: PositiveInteger(60_000, 'rate-limit window'),
   API_KEYS_FILE: OptionalPath('JSON file of API key hashes, re-read when it changes'),

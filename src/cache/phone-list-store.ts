@@ -18,6 +18,11 @@ export interface StoredUnknownTenant {
 
 export type StoredEntry = StoredPhoneList | StoredUnknownTenant
 
+/** Tells one entry of a tenant from another: a list's ETag (its bytes hold `fetchedAt`), else when it was learnt. */
+export function versionOf (entry: StoredEntry): string {
+  return entry.kind === 'list' ? entry.etag : `unknown-tenant@${entry.fetchedAtMs}`
+}
+
 /**
  * Plain storage of phone lists: no notion of freshness (the service decides that from `fetchedAtMs`),
  * only how long an entry may be kept at all.

@@ -1,11 +1,21 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis, Result } from 'ioredis'
-import type { FillLease, FillLeases, PhoneListStore, StoredEntry } from './phone-list-store.js'
+import { versionOf, type FillLease, type FillLeases, type PhoneListStore, type StoredEntry } from './phone-list-store.js'
 
 // The value layout is versioned in the key so a rolling deploy that changes it never misreads a peer's entry.
 const ENTRY_KEY = 'phones:v2:'
 const LEASE_KEY = 'phones-fill:v1:'
+const CHANGES_CHANNEL = 'phones-changed:v1'
 const FIELD_SEPARATOR = '\n'
+
+// A write and its announcement in one script: a write is never left unannounced (as a lost connection
+// between two commands would leave it), and peers hear of writes in the order they were made.
+const SET_AND_ANNOUNCE_SCRIPT = `
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return redis.call('PUBLISH', ARGV[3], ARGV[4])`
+const DELETE_AND_ANNOUNCE_SCRIPT = `
+redis.call('DEL', KEYS[1])
+return redis.call('PUBLISH', ARGV[1], ARGV[2])`
 
 // Deletes the lease only if it is still ours: it may have expired and been taken by a peer meanwhile.
 const RELEASE_LEASE_SCRIPT = `
@@ -17,6 +27,8 @@ return 0`
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     releasePhoneListLease (key: string, token: string): Result<number, Context>
+    setPhoneListAndAnnounce (key: string, value: string, seconds: number, channel: string, change: string): Result<number, Context>
+    deletePhoneListAndAnnounce (key: string, channel: string, change: string): Result<number, Context>
   }
 }
 
@@ -28,21 +40,43 @@ const UNKNOWN_TENANT_MARK = 'N'
 /**
  * The store shared by every instance. A list is stored as `L\n<fetchedAtMs>\n<etag>\n<body>` so a
  * hit is sent without parsing or re-serialising the body; an unknown tenant as
- * `N\n<fetchedAtMs>\n<upstreamCode>\n<detail>`.
+ * `N\n<fetchedAtMs>\n<upstreamCode>\n<detail>`. Every write and delete is announced on the changes
+ * channel (`<appkey>\n<version>`, or `<appkey>` alone for a delete) so each instance's memory tier
+ * can drop what it holds.
  */
 export function createRedisPhoneListStore (redis: Redis, keyPrefix: string): PhoneListStore {
+  redis.defineCommand('setPhoneListAndAnnounce', { numberOfKeys: 1, lua: SET_AND_ANNOUNCE_SCRIPT })
+  redis.defineCommand('deletePhoneListAndAnnounce', { numberOfKeys: 1, lua: DELETE_AND_ANNOUNCE_SCRIPT })
   const entryKey = (appkey: string) => `${keyPrefix}${ENTRY_KEY}${appkey}`
+  const channel = phoneListChangesChannel(keyPrefix)
   return {
     async get (appkey) {
       return parseEntry(await redis.get(entryKey(appkey)))
     },
     async set (appkey, entry, retainSeconds) {
-      await redis.set(entryKey(appkey), formatEntry(entry), 'EX', retainSeconds)
+      const change = `${appkey}${FIELD_SEPARATOR}${versionOf(entry)}`
+      await redis.setPhoneListAndAnnounce(entryKey(appkey), formatEntry(entry), retainSeconds, channel, change)
     },
     async delete (appkey) {
-      await redis.del(entryKey(appkey))
+      await redis.deletePhoneListAndAnnounce(entryKey(appkey), channel, appkey)
     },
   }
+}
+
+/** The channel on which the shared store announces its changes, under the instances' key prefix. */
+export function phoneListChangesChannel (keyPrefix: string): string {
+  return `${keyPrefix}${CHANGES_CHANNEL}`
+}
+
+/** A tenant whose shared entry changed, and the version it holds now (none: deleted). */
+export interface PhoneListChange {
+  appkey: string
+  version: string | undefined
+}
+
+export function parsePhoneListChange (message: string): PhoneListChange {
+  const end = message.indexOf(FIELD_SEPARATOR)
+  return end < 0 ? { appkey: message, version: undefined } : { appkey: message.slice(0, end), version: message.slice(end + 1) }
 }
 
 /** Fill leases in Redis: one instance fills a tenant's entry while its peers wait for it. */

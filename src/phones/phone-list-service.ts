@@ -100,9 +100,9 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
   const refreshesInFlight = new Set<string>()
   const logCacheFailure = createCacheFailureLogger()
 
+  const freshLifetimeMs = freshLifetimeMsOf(policy)
   const ageMsOf = (entry: StoredEntry, nowMs: number) => Math.max(0, nowMs - entry.fetchedAtMs)
-  const isFresh = (entry: StoredEntry, nowMs: number) =>
-    ageMsOf(entry, nowMs) < (entry.kind === 'list' ? ttlMs : policy.negativeTtlSeconds * 1000)
+  const isFresh = (entry: StoredEntry, nowMs: number) => ageMsOf(entry, nowMs) < freshLifetimeMs(entry)
 
   function answerOf (entry: StoredPhoneList, cache: CacheResult, status: string, nowMs = Date.now()): PhoneListAnswer {
     const ageMs = ageMsOf(entry, nowMs)
@@ -262,6 +262,13 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
       }
     },
   }
+}
+
+/** How long an entry is fresh by the policy: the rule the service answers by and the memory tier keeps by. */
+export function freshLifetimeMsOf (policy: CachePolicy): (entry: StoredEntry) => number {
+  const listMs = policy.ttlSeconds * 1000
+  const unknownTenantMs = policy.negativeTtlSeconds * 1000
+  return (entry) => entry.kind === 'list' ? listMs : unknownTenantMs
 }
 
 function serialise (appkey: string, phones: PhoneList['phones'], fetchedAtMs: number): StoredPhoneList {

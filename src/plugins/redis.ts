@@ -17,7 +17,7 @@ export interface RedisPluginOptions {
 const CONNECT_TIMEOUT_MS = 2_000
 const MAX_RECONNECT_DELAY_MS = 2_000
 // Start-up waits this long for Redis; past it the service starts degraded and keeps reconnecting.
-const STARTUP_WAIT_MS = 2_000
+export const REDIS_STARTUP_WAIT_MS = 2_000
 const ERROR_LOG_INTERVAL_MS = 10_000
 
 /**
@@ -39,7 +39,7 @@ export const redisPlugin = fp<RedisPluginOptions>(async function redis (app, opt
   logConnectionEvents(client, app.log)
   app.decorate('redis', client)
   app.addHook('onClose', async () => { await closeRedis(client) })
-  await waitUntilReady(client, STARTUP_WAIT_MS)
+  await waitUntilReady(client, REDIS_STARTUP_WAIT_MS)
 }, { name: 'redis' })
 
 function logConnectionEvents (client: Redis, log: FastifyBaseLogger): void {
@@ -67,7 +67,8 @@ async function waitUntilReady (client: Redis, maxWaitMs: number): Promise<void> 
   })
 }
 
-async function closeRedis (client: Redis): Promise<void> {
+/** Quits politely when the connection is up, else drops it: closing never waits on a Redis that is gone. */
+export async function closeRedis (client: Redis): Promise<void> {
   if (client.status === 'ready') {
     try {
       await client.quit()

@@ -119,15 +119,24 @@ async function readiness (app: FastifyInstance): Promise<{ statusCode: number, b
   return { statusCode: response.statusCode, body: response.json() }
 }
 
-async function waitForRedisUp (app: FastifyInstance): Promise<boolean> {
+async function waitForRedis (app: FastifyInstance, state: 'up' | 'down'): Promise<boolean> {
   const deadline = Date.now() + RECOVERY_BUDGET_MS
   while (Date.now() < deadline) {
     const { body } = await readiness(app)
-    if ((body as { checks: { redis: string } }).checks.redis === 'up') return true
+    if ((body as { checks: { redis: string } }).checks.redis === state) return true
     await sleep(RECOVERY_POLL_MS)
   }
   return false
 }
+
+async function waitUntil (condition: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + RECOVERY_BUDGET_MS
+  while (!condition() && Date.now() < deadline) await sleep(RECOVERY_POLL_MS)
+  return condition()
+}
+
+const waitForRedisUp = (app: FastifyInstance) => waitForRedis(app, 'up')
+const waitForRedisDown = (app: FastifyInstance) => waitForRedis(app, 'down')
 
 const DEGRADED = { statusCode: 200, body: { status: 'degraded', checks: { redis: 'down' } } }
 const READY = { statusCode: 200, body: { status: 'ready', checks: { redis: 'up' } } }
@@ -240,6 +249,9 @@ t.test('Redis stopped mid-run: instances keep answering through NxCloud, then re
   t.equal(simulator.calls, 1)
 
   await redisServer.kill()
+  // Until an instance has seen its connections close, a fresh list in its memory tier is still a HIT.
+  t.ok(await waitForRedisDown(a.app) && await waitForRedisDown(b.app), 'both instances noticed the outage')
+  t.ok(await waitUntil(() => [a, b].every(({ logs }) => logs.some((line) => line.includes('memory tier emptied')))), 'and emptied their memory tier')
 
   const expectedStatus: Record<string, number> = { 'demo-shop': 200, 'demo-bank': 200, unknown: 404 }
   const requests = Array.from({ length: 30 }, (_, index) => ({

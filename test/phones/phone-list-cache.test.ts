@@ -2,10 +2,12 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { buildTestApp, phonesUrl, startSimulator, testConfig } from '../helper.js'
+import { DEMO_TENANTS, type DemoTenant } from '../simulator/demo-tenants.js'
 
 // Just past a one-second TTL: the shortest real wait that proves expiry.
 const PAST_ONE_SECOND_MS = 1_100
 const CONCURRENT_CALLERS = 10
+const MIB = 1024 * 1024
 
 function maxAgeOf (response: LightMyRequestResponse): number {
   const match = /^private, max-age=(\d+), stale-while-revalidate=\d+, stale-if-error=\d+$/.exec(String(response.headers['cache-control']))
@@ -81,24 +83,37 @@ t.test('concurrent callers for the same tenant share one upstream call', async (
   t.equal(simulator.calls, 1, 'exactly one upstream call for ten callers')
 })
 
-t.test('CACHE_MAX_ENTRIES bounds the in-process cache, evicting the least recently used tenant', async (t) => {
-  const simulator = await startSimulator(t)
-  const { app } = await buildTestApp(t, testConfig(simulator, { CACHE_MAX_ENTRIES: '2' }))
+// Three tenants whose lists are about 0.4 MiB each: two fit under a 1 MiB memory bound, three do not.
+const PHONES_PER_LARGE_TENANT = 1_400
+const LARGE_TENANTS = ['large-a', 'large-b', 'large-c']
+
+function largeTenants (): Record<string, DemoTenant> {
+  const template = DEMO_TENANTS['demo-bank']?.phones?.[0]
+  if (template === undefined) throw new Error('demo-bank has no phone to copy')
+  const phones = Array.from({ length: PHONES_PER_LARGE_TENANT }, (_, index) => ({ ...template, display_phone_number: `+1 555 ${String(index).padStart(7, '0')}` }))
+  return Object.fromEntries(LARGE_TENANTS.map((appkey) => [appkey, { owner: 'self', phones }]))
+}
+
+t.test('CACHE_MEMORY_MAX_MB bounds the in-process cache in bytes, evicting the least recently used tenant', async (t) => {
+  const simulator = await startSimulator(t, { tenants: largeTenants() })
+  const { app } = await buildTestApp(t, testConfig(simulator, { CACHE_MEMORY_MAX_MB: '1' }))
+  const [a = '', b = '', c = ''] = LARGE_TENANTS
   const cacheOf = async (appkey: string) => {
     const response = await app.inject(phonesUrl(appkey))
     t.equal(response.statusCode, 200, `${appkey} answers 200`)
+    t.ok(response.body.length > 0.3 * MIB && response.body.length < 0.45 * MIB, `${appkey}'s list is about 0.4 MiB (${response.body.length} bytes)`)
     return response.headers['x-cache']
   }
 
-  t.equal(await cacheOf('demo-shop'), 'MISS')
-  t.equal(await cacheOf('demo-bank'), 'MISS')
-  t.equal(await cacheOf('demo-shop'), 'HIT', 'demo-shop is now the most recently used')
-  t.equal(await cacheOf('demo-empty'), 'MISS', 'a third tenant makes the cache evict one')
+  t.equal(await cacheOf(a), 'MISS')
+  t.equal(await cacheOf(b), 'MISS')
+  t.equal(await cacheOf(a), 'HIT', `${a} is now the most recently used`)
+  t.equal(await cacheOf(c), 'MISS', 'a third list would pass the bound: the cache evicts one')
   t.equal(simulator.calls, 3)
 
-  t.equal(await cacheOf('demo-shop'), 'HIT', 'the recently used tenant stayed')
-  t.equal(await cacheOf('demo-empty'), 'HIT', 'the newest tenant stayed')
+  t.equal(await cacheOf(a), 'HIT', 'the recently used tenant stayed')
+  t.equal(await cacheOf(c), 'HIT', 'the newest tenant stayed')
   t.equal(simulator.calls, 3)
-  t.equal(await cacheOf('demo-bank'), 'MISS', 'the least recently used tenant was evicted')
+  t.equal(await cacheOf(b), 'MISS', 'the least recently used tenant was evicted')
   t.equal(simulator.calls, 4)
 })
