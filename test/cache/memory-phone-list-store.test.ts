@@ -1,0 +1,100 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import t from 'tap'
+import { ENTRY_OVERHEAD_BYTES, createMemoryPhoneListStore } from '../../src/cache/memory-phone-list-store.js'
+import type { StoredPhoneList } from '../../src/cache/phone-list-store.js'
+
+const KIB = 1024
+const LONG_RETENTION_MS = 3_600_000
+// A bound that a few dozen lists fill, so every set past that evicts.
+const SMALL_BOUND_BYTES = 64 * KIB
+const TENANTS_PAST_THE_BOUND = 2_000
+// Lists of about the size of a tenant with a handful of numbers; enough of them to measure the heap.
+const HEAP_TENANTS = 20_000
+const HEAP_BODY_CHARACTERS = 700
+
+function listOf (appkey: string, body: string): StoredPhoneList {
+  return { kind: 'list', body, etag: `"${appkey.padEnd(32, 'x')}"`, fetchedAtMs: Date.now() }
+}
+
+// Distinct strings per tenant, as lists read from NxCloud or Redis are.
+function bodyOf (appkey: string, characters: number, filler = 'a'): string {
+  return JSON.stringify({ appkey, phones: filler.repeat(Math.max(0, characters - appkey.length - 24)) })
+}
+
+t.test('an entry counts its strings, one byte a character for ASCII and two otherwise, plus a fixed overhead', async (t) => {
+  const store = createMemoryPhoneListStore(SMALL_BOUND_BYTES)
+  const ascii = listOf('shop', bodyOf('shop', 500))
+  store.keepUntil('shop', ascii, Date.now() + LONG_RETENTION_MS)
+  const asciiBytes = ENTRY_OVERHEAD_BYTES + 'shop'.length + ascii.body.length + ascii.etag.length
+  t.equal(store.bytes, asciiBytes)
+
+  const wide = listOf('bank', bodyOf('bank', 500, '牛'))
+  store.keepUntil('bank', wide, Date.now() + LONG_RETENTION_MS)
+  t.equal(store.bytes, asciiBytes + ENTRY_OVERHEAD_BYTES + 'bank'.length + wide.body.length * 2 + wide.etag.length)
+
+  await store.delete('shop')
+  store.clear()
+  t.equal(store.bytes, 0)
+  t.equal(store.size, 0)
+})
+
+t.test('the bytes held never pass the bound, however many tenants come, and the least recently used go first', async (t) => {
+  const store = createMemoryPhoneListStore(SMALL_BOUND_BYTES)
+  const kept = 'kept-by-use'
+  store.keepUntil(kept, listOf(kept, bodyOf(kept, 1_000)), Date.now() + LONG_RETENTION_MS)
+  let largest = 0
+  for (let index = 0; index < TENANTS_PAST_THE_BOUND; index++) {
+    const appkey = `tenant-${index}`
+    // Sizes from 100 to 3,000 characters, every seventh list with wide characters.
+    const body = bodyOf(appkey, 100 + (index * 997) % 2_900, index % 7 === 0 ? 'é牛' : 'a')
+    store.keepUntil(appkey, listOf(appkey, body), Date.now() + LONG_RETENTION_MS)
+    largest = Math.max(largest, store.bytes)
+    if (index % 10 === 0) t.ok(store.peek(kept), `the tenant read every ten sets is still held after ${index} sets`)
+  }
+  t.ok(largest <= SMALL_BOUND_BYTES, `at most ${SMALL_BOUND_BYTES} bytes held (largest seen ${largest})`)
+  t.ok(store.bytes > SMALL_BOUND_BYTES / 2, `the bound is used, not wasted (${store.bytes} bytes)`)
+  const last = `tenant-${TENANTS_PAST_THE_BOUND - 1}`
+  t.ok(store.peek(last), 'the newest tenant is held')
+  t.equal(store.peek('tenant-0'), undefined, 'the oldest tenant, never read again, is gone')
+  t.ok(store.size < TENANTS_PAST_THE_BOUND / 10, `a few dozen lists held (${store.size})`)
+})
+
+t.test('a list larger than the whole bound is not held, and takes the place of no older one', async (t) => {
+  const store = createMemoryPhoneListStore(SMALL_BOUND_BYTES)
+  store.keepUntil('shop', listOf('shop', bodyOf('shop', 500)), Date.now() + LONG_RETENTION_MS)
+  store.keepUntil('shop', listOf('shop', bodyOf('shop', SMALL_BOUND_BYTES)), Date.now() + LONG_RETENTION_MS)
+  t.equal(store.peek('shop'), undefined, 'neither the new list nor the one it replaces')
+  t.equal(store.bytes, 0)
+})
+
+t.test('an entry is dropped once its retention has passed', async (t) => {
+  const store = createMemoryPhoneListStore(SMALL_BOUND_BYTES)
+  store.keepUntil('past', listOf('past', bodyOf('past', 100)), Date.now() - 1)
+  await store.set('present', listOf('present', bodyOf('present', 100)), 60)
+  t.equal(store.peek('past'), undefined)
+  t.ok(await store.get('present'))
+  t.equal(store.size, 1, 'the expired entry left when it was read')
+})
+
+t.test('the estimate never falls short of what the entries take on the heap', async (t) => {
+  setFlagsFromString('--expose-gc')
+  const collectGarbage = runInNewContext('gc') as () => void
+  collectGarbage()
+  const before = process.memoryUsage().heapUsed
+  const store = createMemoryPhoneListStore(1024 * 1024 * KIB)
+  for (let index = 0; index < HEAP_TENANTS; index++) {
+    const appkey = `tenant-${String(index).padStart(6, '0')}`
+    // As read from Redis: fields sliced out of one stored string (the slices keep it whole).
+    const stored = `L\n${Date.now()}\n"${appkey.padEnd(32, 'x')}"\n${bodyOf(appkey, HEAP_BODY_CHARACTERS)}`
+    const etagStart = stored.indexOf('"')
+    const bodyStart = stored.indexOf('\n', etagStart) + 1
+    const entry: StoredPhoneList = { kind: 'list', etag: stored.slice(etagStart, bodyStart - 1), body: stored.slice(bodyStart), fetchedAtMs: Date.now() }
+    store.keepUntil(appkey, entry, Date.now() + LONG_RETENTION_MS)
+  }
+  collectGarbage()
+  const grown = process.memoryUsage().heapUsed - before
+  t.equal(store.size, HEAP_TENANTS)
+  t.ok(grown <= store.bytes, `heap grew ${grown} bytes for ${store.bytes} estimated`)
+  t.ok(grown >= store.bytes * 0.75, `the estimate is close, so the bound holds about as much as it says (${(grown / store.bytes).toFixed(2)})`)
+})

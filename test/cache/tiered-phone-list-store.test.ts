@@ -1,0 +1,326 @@
+import { randomUUID } from 'node:crypto'
+import { connect, createServer, type Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import type { Test } from 'tap'
+import { Redis } from 'ioredis'
+import { createRedisPhoneListStore } from '../../src/cache/redis-phone-list-store.js'
+import { ProblemTypes } from '../../src/errors/problem-types.js'
+import type { NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
+import { TEST_REDIS_URL, buildTestApp, deleteKeysWithPrefix, phonesUrl, startSimulator, testConfig, type TestApp } from '../helper.js'
+
+// The issue's bound on how soon a change made by one instance reaches every other instance's memory.
+const PROPAGATION_LIMIT_MS = 100
+// How long the tests keep looking for a change before they report how late it is.
+const PROPAGATION_PATIENCE_MS = 2_000
+const POLL_MS = 5
+const HITS_COUNTED = 200
+const SUBSCRIBER_RETURN_BUDGET_MS = 3_000
+const CACHE_HEADERS = ['x-cache', 'age', 'cache-control', 'cache-status', 'etag'] as const
+// The feed's heartbeat: a PING a second, lost after 2.5 s of silence; and some room for a loaded machine.
+const SILENT_SUBSCRIBER_NOTICED_MS = 1_000 + 2_500 + 1_000
+
+interface Answer {
+  status: number
+  headers: Record<string, string>
+  body: string
+}
+
+interface Instance extends TestApp {
+  get (appkey: string): Promise<Answer>
+  refresh (appkey: string): Promise<Answer>
+}
+
+/** One instance of the service over a real socket. */
+async function startInstance (t: Test, config: TestApp['config']): Promise<Instance> {
+  const instance = await buildTestApp(t, config)
+  const origin = await instance.app.listen({ port: 0, host: '127.0.0.1' })
+  const call = async (method: string, path: string): Promise<Answer> => {
+    const response = await fetch(`${origin}${path}`, { method })
+    return { status: response.status, headers: Object.fromEntries(response.headers), body: await response.text() }
+  }
+  return { ...instance, get: (appkey) => call('GET', phonesUrl(appkey)), refresh: (appkey) => call('POST', `${phonesUrl(appkey)}/refresh`) }
+}
+
+function twoInstanceConfig (simulator: NxCloudSimulator, env: Record<string, string> = {}) {
+  return testConfig(simulator, { REDIS_URL: TEST_REDIS_URL, RATE_LIMIT_MAX: '1000000', ...env })
+}
+
+async function connectRedis (t: Test): Promise<Redis> {
+  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  redis.on('error', () => {})
+  await redis.connect()
+  t.teardown(() => { redis.disconnect() })
+  return redis
+}
+
+/**
+ * Counts the commands that touch a tenant's cache entry or fill lease under one prefix, as Redis's
+ * own MONITOR reports them (other tests' commands on the same Redis carry other prefixes).
+ */
+async function watchCacheCommands (t: Test, redis: Redis, keyPrefix: string) {
+  const monitor = await redis.monitor()
+  t.teardown(() => { monitor.disconnect() })
+  const seen: string[][] = []
+  monitor.on('monitor', (_time: string, args: string[]) => {
+    if (args.some((arg) => arg.startsWith(`${keyPrefix}phones`))) seen.push(args)
+  })
+  return {
+    /** Commands seen so far, once every command sent before this call has been reported. */
+    async settled (): Promise<string[][]> {
+      const marker = `${keyPrefix}phones-marker:${randomUUID()}`
+      await redis.echo(marker)
+      while (!seen.some((args) => args.includes(marker))) await sleep(POLL_MS)
+      const commands = seen.filter((args) => !args.includes(marker))
+      seen.length = 0
+      return commands
+    },
+  }
+}
+
+async function subscriberIds (redis: Redis, keyPrefix: string): Promise<string[]> {
+  const clients = String(await redis.client('LIST')).split('\n')
+  return clients
+    .filter((line) => line.includes(` name=${keyPrefix}phone-list-changes `) && line.includes(' sub=1 '))
+    .map((line) => /^id=(\d+) /.exec(line)?.[1] ?? '')
+}
+
+interface FirstNewAnswer {
+  answer: Answer
+  /** From the start until the request that got it was sent: the instance no longer held the old list then. */
+  askedAfterMs: number
+  /** From the start until it arrived. */
+  answeredAfterMs: number
+}
+
+/** Asks `instance` until it answers something other than the `old` body. */
+async function firstNewAnswer (instance: Instance, appkey: string, old: string, patienceMs = PROPAGATION_PATIENCE_MS): Promise<FirstNewAnswer> {
+  const start = performance.now()
+  for (;;) {
+    const askedAfterMs = performance.now() - start
+    const answer = await instance.get(appkey)
+    const answeredAfterMs = performance.now() - start
+    if (answer.body !== old || answeredAfterMs > patienceMs) return { answer, askedAfterMs, answeredAfterMs }
+    await sleep(POLL_MS)
+  }
+}
+
+interface SwallowingProxy {
+  url: string
+  /** From now on every byte either way is dropped while the connections stay open, as in a partition. */
+  swallow (): void
+  close (): Promise<void>
+}
+
+/** A TCP proxy to the test Redis that can go silent without closing anything. */
+async function startSwallowingProxy (): Promise<SwallowingProxy> {
+  const target = new URL(TEST_REDIS_URL)
+  const sockets = new Set<Socket>()
+  let swallowing = false
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 6379), target.hostname)
+    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+      sockets.add(from)
+      from.on('data', (chunk) => { if (!swallowing) to.write(chunk) })
+      from.on('error', () => {})
+      from.on('close', () => { sockets.delete(from); to.destroy() })
+    }
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  if (address === null || typeof address === 'string') throw new Error('no proxy port')
+  return {
+    url: `redis://127.0.0.1:${address.port}`,
+    swallow: () => { swallowing = true },
+    close: async () => {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+function cacheHeadersOf (answer: Answer): Record<string, string | undefined> {
+  return Object.fromEntries(CACHE_HEADERS.map((name) => [name, answer.headers[name]]))
+}
+
+async function warmBoth (t: Test, a: Instance, b: Instance, appkey: string): Promise<Answer> {
+  const filled = await a.get(appkey)
+  t.equal(filled.headers['x-cache'], 'MISS', 'A filled the entry')
+  t.equal((await b.get(appkey)).headers['x-cache'], 'HIT', 'B read it from Redis')
+  t.equal((await b.get(appkey)).headers['x-cache'], 'HIT', 'and holds it in memory')
+  return filled
+}
+
+/** Two instances sharing a prefix, both holding demo-shop's list: A filled it, B holds it in memory. */
+async function startWarmPair (t: Test, env: Record<string, string> = {}) {
+  const simulator = await startSimulator(t)
+  const config = twoInstanceConfig(simulator, env)
+  const a = await startInstance(t, config)
+  const b = await startInstance(t, config)
+  const old = await warmBoth(t, a, b, 'demo-shop')
+  return { simulator, a, b, old }
+}
+
+t.test('a refresh on one instance reaches the other instance\'s memory tier within 100 ms, without an NxCloud call there', async (t) => {
+  const { simulator, a, b, old } = await startWarmPair(t)
+
+  simulator.answerAs('demo-shop', 'demo-bank')
+  const refreshed = await a.refresh('demo-shop')
+  t.equal(refreshed.status, 200)
+  t.not(refreshed.body, old.body)
+  const calls = simulator.calls
+  const { answeredAfterMs, answer } = await firstNewAnswer(b, 'demo-shop', old.body)
+
+  t.equal(answer.body, refreshed.body, 'B serves the refreshed list')
+  t.equal(answer.headers['x-cache'], 'HIT')
+  t.ok(answeredAfterMs <= PROPAGATION_LIMIT_MS, `B served it ${answeredAfterMs.toFixed(1)} ms after the refresh answered`)
+  t.equal(simulator.calls, calls, 'B read the new list from Redis, not from NxCloud')
+})
+
+t.test('a purge by another instance reaches the memory tier: NxCloud\'s 9010 drops the entry everywhere', async (t) => {
+  const { simulator, a, b, old } = await startWarmPair(t, { NXCLOUD_MAX_ATTEMPTS: '1' })
+
+  simulator.answerAs('demo-shop', 'demo-other')
+  t.equal((await a.refresh('demo-shop')).status, 403, 'A learnt the appkey is another customer\'s')
+  const { askedAfterMs, answeredAfterMs, answer } = await firstNewAnswer(b, 'demo-shop', old.body)
+  t.equal(answer.status, 403, 'B no longer serves the list it held: it asked NxCloud, which refused')
+  t.equal(JSON.parse(answer.body).type, ProblemTypes.tenantForbidden.type)
+  // Nothing is cached now, so B's answer includes its own NxCloud call: the time that counts is when it was asked.
+  t.ok(askedAfterMs <= PROPAGATION_LIMIT_MS, `the list was gone from B's memory within ${askedAfterMs.toFixed(1)} ms (answered after ${answeredAfterMs.toFixed(1)} ms)`)
+})
+
+t.test('a replacement by another instance reaches the memory tier: a remembered 9008 is answered at once', async (t) => {
+  const { simulator, a, b, old } = await startWarmPair(t, { NXCLOUD_MAX_ATTEMPTS: '1' })
+
+  simulator.answerAs('demo-shop', 'sim-code-9008')
+  t.equal((await a.refresh('demo-shop')).status, 404)
+  const calls = simulator.calls
+  const { answeredAfterMs, answer } = await firstNewAnswer(b, 'demo-shop', old.body)
+  t.equal(answer.status, 404)
+  t.equal(answer.headers['x-cache'], 'HIT', 'B answers the unknown appkey A stored')
+  t.ok(answeredAfterMs <= PROPAGATION_LIMIT_MS, `within ${answeredAfterMs.toFixed(1)} ms`)
+  t.equal(simulator.calls, calls)
+})
+
+t.test('a change written through the shared store by any instance reaches a memory tier', async (t) => {
+  const simulator = await startSimulator(t)
+  const config = twoInstanceConfig(simulator)
+  const b = await startInstance(t, config)
+  const redis = await connectRedis(t)
+  const old = (await b.get('demo-shop')).body
+  t.equal((await b.get('demo-shop')).headers['x-cache'], 'HIT')
+
+  const peer = createRedisPhoneListStore(redis, config.CACHE_KEY_PREFIX)
+  const replaced = JSON.stringify({ ...JSON.parse(old), phones: [] })
+  await peer.set('demo-shop', { kind: 'list', body: replaced, etag: '"replaced"', fetchedAtMs: Date.now() }, 60)
+  const { answeredAfterMs, answer } = await firstNewAnswer(b, 'demo-shop', old)
+  t.equal(answer.body, replaced)
+  t.equal(answer.headers['etag'], '"replaced"')
+  t.ok(answeredAfterMs <= PROPAGATION_LIMIT_MS, `within ${answeredAfterMs.toFixed(1)} ms`)
+})
+
+t.test('a dropped subscriber empties the memory tier at once: a change it could not hear is never served from memory', async (t) => {
+  const simulator = await startSimulator(t)
+  const config = twoInstanceConfig(simulator)
+  const redis = await connectRedis(t)
+  const b = await startInstance(t, config)
+  const [bSubscriber] = await subscriberIds(redis, config.CACHE_KEY_PREFIX)
+  t.ok(bSubscriber, 'B\'s start-up waited for its subscription, on a connection of its own')
+  const a = await startInstance(t, config)
+  const old = await warmBoth(t, a, b, 'demo-shop')
+  const watch = await watchCacheCommands(t, redis, config.CACHE_KEY_PREFIX)
+
+  t.equal(await redis.client('KILL', 'ID', bSubscriber ?? ''), 1, 'B\'s subscriber connection is dropped')
+  // A peer's change now, while B cannot hear it: published to no subscriber of B's.
+  const peer = createRedisPhoneListStore(redis, config.CACHE_KEY_PREFIX)
+  const unheard = JSON.stringify({ ...JSON.parse(old.body), phones: [] })
+  await peer.set('demo-shop', { kind: 'list', body: unheard, etag: '"unheard"', fetchedAtMs: Date.now() }, 60)
+
+  const deadline = Date.now() + SUBSCRIBER_RETURN_BUDGET_MS
+  while ((await subscriberIds(redis, config.CACHE_KEY_PREFIX)).length < 2 && Date.now() < deadline) await sleep(POLL_MS)
+  t.equal((await subscriberIds(redis, config.CACHE_KEY_PREFIX)).length, 2, 'B subscribed again')
+  await watch.settled()
+
+  const afterwards = await b.get('demo-shop')
+  t.equal(afterwards.body, unheard, 'B serves what Redis holds, not the list it held in memory')
+  t.equal(afterwards.headers['x-cache'], 'HIT')
+  t.equal((await watch.settled()).filter(([command]) => command === 'get').length, 1, 'read from Redis: the memory tier had been emptied')
+  t.equal((await b.get('demo-shop')).body, unheard)
+  t.same(await watch.settled(), [], 'held in memory again once subscribed')
+  t.ok(b.logs.some((line) => line.includes('memory tier emptied')), 'B said why its memory tier was emptied')
+  t.equal(simulator.calls, 1, 'no instance asked NxCloud again')
+})
+
+t.test('a hit in Redis mode sends Redis no cache command; the headers of a hit are the same from either tier', async (t) => {
+  const simulator = await startSimulator(t)
+  const config = twoInstanceConfig(simulator)
+  const a = await startInstance(t, config)
+  const b = await startInstance(t, config)
+  const redis = await connectRedis(t)
+  const watch = await watchCacheCommands(t, redis, config.CACHE_KEY_PREFIX)
+
+  const filled = await a.get('demo-shop')
+  // Both of B's answers while the entry's age is between 1.2 s and 2 s, so Age and ttl agree.
+  const fetchedAtMs = Date.parse((JSON.parse(filled.body) as { fetchedAt: string }).fetchedAt)
+  await sleep(Math.max(0, fetchedAtMs + 1_200 - Date.now()))
+  await watch.settled()
+  const fromRedis = await b.get('demo-shop')
+  const readFromRedis = await watch.settled()
+  const fromMemory = await b.get('demo-shop')
+  const readForMemoryHit = await watch.settled()
+  t.ok(Date.now() - fetchedAtMs < 2_000, 'both answers came while the entry was 1 s old')
+
+  t.same(readFromRedis.map(([command]) => command), ['get'], 'B\'s first answer was read from Redis')
+  t.same(readForMemoryHit, [], 'its second from memory')
+  t.equal(fromRedis.body, filled.body)
+  t.equal(fromMemory.body, filled.body)
+  t.same(cacheHeadersOf(fromMemory), cacheHeadersOf(fromRedis), 'X-Cache, Age, Cache-Control, Cache-Status and ETag alike')
+  t.equal(fromMemory.headers['x-cache'], 'HIT')
+  t.equal(fromMemory.headers['age'], '1', 'Age tells the list\'s age, not the copy\'s')
+
+  for (let hit = 0; hit < HITS_COUNTED; hit++) {
+    const answer = await b.get('demo-shop')
+    if (answer.headers['x-cache'] !== 'HIT') t.fail(`hit ${hit} answered ${answer.headers['x-cache']}`)
+  }
+  t.same(await watch.settled(), [], `${HITS_COUNTED} hits, not one command on the cache's keys`)
+})
+
+t.test('the memory tier keeps a list no longer than it is fresh: past the TTL the instance asks Redis', async (t) => {
+  const simulator = await startSimulator(t)
+  const config = twoInstanceConfig(simulator, { CACHE_TTL_SECONDS: '1' })
+  const a = await startInstance(t, config)
+  const b = await startInstance(t, config)
+  await warmBoth(t, a, b, 'demo-shop')
+  const redis = await connectRedis(t)
+  const watch = await watchCacheCommands(t, redis, config.CACHE_KEY_PREFIX)
+  await sleep(1_100)
+
+  const stale = await b.get('demo-shop')
+  t.equal(stale.headers['x-cache'], 'STALE', 'past its freshness the list is stale, and B says so')
+  t.match(stale.headers['cache-status'], /detail=stale-while-revalidate/)
+  const commands = (await watch.settled()).map(([command]) => command)
+  t.ok(commands.includes('get'), `B asked Redis (${commands.join(', ')})`)
+})
+
+t.test('a subscriber that goes silent without closing is taken for lost within seconds, and the memory tier emptied', async (t) => {
+  const simulator = await startSimulator(t)
+  const proxy = await startSwallowingProxy()
+  const config = twoInstanceConfig(simulator, { REDIS_URL: proxy.url })
+  t.teardown(() => deleteKeysWithPrefix(TEST_REDIS_URL, config.CACHE_KEY_PREFIX))
+  const b = await startInstance(t, config)
+  // Runs before the app closes (teardowns run last first): nothing then waits on a silent Redis.
+  t.teardown(() => proxy.close())
+  const old = (await b.get('demo-shop')).body
+  t.equal((await b.get('demo-shop')).headers['x-cache'], 'HIT')
+
+  proxy.swallow()
+  // A peer's refresh now would be announced, and never arrive.
+  simulator.answerAs('demo-shop', 'demo-bank')
+  t.equal((await b.get('demo-shop')).body, old, 'until the silence is noticed, B answers from memory')
+  const { askedAfterMs, answer } = await firstNewAnswer(b, 'demo-shop', old, SILENT_SUBSCRIBER_NOTICED_MS * 2)
+  t.not(answer.body, old, 'then no longer: with Redis silent too, B asks NxCloud')
+  t.equal(answer.headers['x-cache'], 'MISS')
+  t.ok(askedAfterMs <= SILENT_SUBSCRIBER_NOTICED_MS, `noticed within ${askedAfterMs.toFixed(0)} ms`)
+  t.ok(b.logs.some((line) => line.includes('no answer to heartbeat')))
+})
