@@ -1,5 +1,5 @@
-import Fastify, { type FastifyInstance } from 'fastify'
-import { destination, type DestinationStream } from 'pino'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { destination, pino, type DestinationStream } from 'pino'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config, TrustProxy } from './config.js'
 import { answerClientError, answerFrameworkError } from './errors/connection-errors.js'
@@ -10,12 +10,20 @@ import { answerStampPlugin } from './plugins/answer-stamp.js'
 import { phoneListPlugin } from './plugins/phone-list.js'
 import { rateLimitPlugin } from './plugins/rate-limit.js'
 import { redisPlugin } from './plugins/redis.js'
-import { lazyChildLogger, RequestLogController, requestIdOf } from './plugins/request-logging.js'
+import { createAccessLog, type AccessLog } from './logging/access-log.js'
+import { lazyChildLogger, RequestLogController, requestIdOf } from './logging/request-logging.js'
 import { swaggerPlugin } from './plugins/swagger.js'
 import { healthRoutes } from './routes/health.js'
 import { openApiRoutes } from './routes/openapi.js'
 import { tenantPhonesRoutes } from './routes/tenant-phones.js'
 import { SERVICE_VERSION } from './version.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The access log, for the answers given outside Fastify's request lifecycle (framework errors). */
+    accessLog: AccessLog
+  }
+}
 
 export interface BuildAppOptions {
   /** Where log lines go; stdout when absent. Tests pass a stream to read them. */
@@ -44,13 +52,12 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
 }
 
 function createFastify (config: Config, options: BuildAppOptions) {
-  return Fastify({
-    logger: {
-      level: config.LOG_LEVEL,
-      redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
-      stream: options.logStream ?? bufferedStdout(),
-    },
-    logController: new RequestLogController(),
+  const stream = options.logStream ?? bufferedStdout()
+  const logger = pino({ level: config.LOG_LEVEL, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } }, stream)
+  const accessLog = createAccessLog(logger, stream)
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    logController: new RequestLogController(accessLog),
     childLoggerFactory: lazyChildLogger,
     genReqId: requestIdOf,
     requestIdHeader: false,
@@ -59,6 +66,15 @@ function createFastify (config: Config, options: BuildAppOptions) {
     return503OnClosing: false,
     ...httpEdgeOptions(config),
   }).withTypeProvider<TypeBoxTypeProvider>()
+  app.decorate('accessLog', accessLog)
+  // What the buffer holds is written before close() returns; pino writes it at process exit too.
+  app.addHook('onClose', async () => { flushSyncIfBuffered(stream) })
+  return app
+}
+
+function flushSyncIfBuffered (stream: DestinationStream): void {
+  const flushSync = (stream as { flushSync?: () => void }).flushSync
+  if (typeof flushSync === 'function') flushSync.call(stream)
 }
 
 type App = ReturnType<typeof createFastify>
@@ -105,12 +121,14 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
 }
 
 // One write per request line would cost as much as the request itself on a cache hit: lines are
-// gathered up to LOG_BUFFER_BYTES and written at least every LOG_FLUSH_INTERVAL_MS (pino flushes on exit).
-const LOG_BUFFER_BYTES = 4096
+// gathered up to LOG_BUFFER_BYTES and written at least every LOG_FLUSH_INTERVAL_MS, on close() and
+// at process exit (pino's destination flushes synchronously then). A crash loses at most the last second.
+const LOG_BUFFER_BYTES = 16_384
 const LOG_FLUSH_INTERVAL_MS = 1000
 
 function bufferedStdout (): DestinationStream {
-  return destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS })
+  // SonicBoom needs its largest single write above the buffered length.
+  return destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, maxWrite: 4 * LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS })
 }
 
 // Node's default limit on a request line and headers together; past it the parser answers 431.

@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto'
 import { STATUS_CODES, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { logRequestCompleted, REQUEST_ID_HEADER, REQUEST_ID_LOG_LABEL, requestIdGivenTo } from '../plugins/request-logging.js'
+import { newRequestId, REQUEST_ID_HEADER, REQUEST_ID_LOG_LABEL, requestIdGivenTo } from '../logging/request-logging.js'
 import { PROBLEM_CONTENT_TYPE, type Problem } from './problem-schema.js'
 import { ProblemTypes, type ProblemKind } from './problem-types.js'
 
@@ -44,7 +43,7 @@ export function answerClientError (this: FastifyInstance, error: NodeJS.ErrnoExc
   const kind = PARSER_ERROR_KINDS[error.code ?? ''] ?? 'invalidRequest'
   const { type, title, status } = ProblemTypes[kind]
   // A request whose head arrived (its body did not) keeps the id it was given; the client reads this answer as its.
-  const requestId = pending === undefined || pending === null ? randomUUID() : requestIdGivenTo(pending.req)
+  const requestId = pending === undefined || pending === null ? newRequestId() : requestIdGivenTo(pending.req)
   const problem: ConnectionProblem = {
     type,
     title,
@@ -89,5 +88,5 @@ export function answerFrameworkError (error: FastifyError, request: FastifyReque
     requestId: request.id,
   }
   reply.headers({ [REQUEST_ID_HEADER]: request.id, ...NOSNIFF }).code(status).type(PROBLEM_CONTENT_TYPE).send(problem)
-  logRequestCompleted(routerRefused ? undefined : error, request, reply)
+  request.server.accessLog.requestCompleted(routerRefused ? undefined : error, request, reply)
 }

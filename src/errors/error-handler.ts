@@ -56,13 +56,6 @@ export const errorHandlerPlugin = fp(async function errorHandler (app) {
       requestId: request.id,
     })
   })
-
-  // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400. Node would answer it itself, with no body
-  // and no request id (app.ts turns that off), so it is refused here like any other invalid request.
-  app.addHook('onRequest', (request, _reply, done) => {
-    if (request.raw.headers.host !== undefined || request.raw.httpVersion !== '1.1') return done()
-    done(new ProblemError('invalidRequest', 'An HTTP/1.1 request must carry a Host header'))
-  })
 }, { name: 'error-handler' })
 
 function problemFor (error: FastifyError | ProblemError, request: FastifyRequest): Problem {

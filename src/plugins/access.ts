@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { FastifyBaseLogger, FastifyRequest, onRequestHookHandler, preHandlerHookHandler, preValidationHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { API_KEY_HEADER, createApiKeyRegistry, isWellFormedApiKey, type ApiKeyRegistry } from '../auth/api-keys.js'
 import {
   AuthenticationFailure,
@@ -13,6 +13,10 @@ import { createJwtVerifier, type JwtVerifier, type JwtVerifierOptions } from '..
 import { ProblemError } from '../errors/problem-error.js'
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** Set by the rate limiter: run by every protected route's guard once the caller is known. */
+    afterAuthentication: AfterAuthentication | undefined
+  }
   interface FastifyRequest {
     /** Who is calling, once authenticated; undefined on open routes and when AUTH_DISABLED=true. */
     caller: Caller | undefined
@@ -43,14 +47,15 @@ const FAILURE_WARNING_INTERVAL_MS = 10_000
 
 /**
  * Caller authentication and tenant authorization for every route that declares `config.access`.
- * The order is the point: the caller is identified first (so the rate limiter, whose hook follows,
- * counts by caller, and counts failed attempts by address), a failure is answered only after that
- * count, and the tenant is checked before the handler, so a denied request touches neither the
+ * The order is the point: the caller is identified first (so the rate limiter, run next, counts by
+ * caller, and counts failed attempts by address), a failure is answered only after that count, and
+ * the tenant is checked before validation and the handler, so a denied request touches neither the
  * cache nor NxCloud and learns nothing about the tenant.
  */
 export const accessPlugin = fp<AccessPluginOptions>(async function access (app, options) {
   app.decorateRequest('caller', undefined)
   app.decorateRequest('authenticationFailure', undefined)
+  app.decorate('afterAuthentication', undefined)
   if (options.disabled) {
     app.log.warn('AUTH_DISABLED=true: every tenant is readable by anyone who can reach this service')
     return
@@ -61,9 +66,7 @@ export const accessPlugin = fp<AccessPluginOptions>(async function access (app, 
   app.addHook('onRoute', (route) => {
     const access = route.config?.access
     if (access === undefined) return
-    route.onRequest = [authenticateHook(authenticator), ...hooksOf(route.onRequest)]
-    route.preValidation = [rejectUnauthenticatedHook(authenticator, access), ...hooksOf(route.preValidation)]
-    route.preHandler = [authorizeTenantHook(access), ...hooksOf(route.preHandler)]
+    route.onRequest = [guardHook(authenticator, access, app.afterAuthentication), ...hooksOf(route.onRequest)]
   })
 }, { name: 'access' })
 
@@ -141,8 +144,26 @@ function failureOrRethrow (error: unknown): AuthenticationFailure {
   throw error
 }
 
-function authenticateHook (authenticator: Authenticator): onRequestHookHandler {
-  return function authenticate (request, _reply, done) {
+/**
+ * What runs between authentication and authorization: the rate limiter, which counts by the caller
+ * just identified (by address when there is none) and answers 429 itself when one is over its limit.
+ * It answers synchronously: a hit pays no promise for it.
+ */
+export type AfterAuthentication = (request: FastifyRequest, reply: FastifyReply) => Error | undefined
+
+/**
+ * The whole guard of a protected route in one onRequest hook, as every hook is paid by every request:
+ * authenticate, let the limiter count, refuse the unauthenticated (401) or under-scoped (403), then
+ * the tenant (403). All of it runs before validation, so a caller without credentials learns nothing
+ * about what a valid request looks like, and a denied request touches neither the cache nor NxCloud.
+ */
+function guardHook (authenticator: Authenticator, access: RouteAccess, afterAuthentication: AfterAuthentication | undefined): onRequestHookHandler {
+  const decide = (request: FastifyRequest, reply: FastifyReply, outcome: Caller | AuthenticationFailure): Error | undefined => {
+    if (outcome instanceof AuthenticationFailure) request.authenticationFailure = outcome
+    else request.caller = outcome
+    return afterAuthentication?.(request, reply) ?? authorize(authenticator, access, request, reply)
+  }
+  return function guard (request, reply, done) {
     let outcome: ReturnType<Authenticator['authenticate']>
     try {
       outcome = authenticator.authenticate(request)
@@ -151,17 +172,11 @@ function authenticateHook (authenticator: Authenticator): onRequestHookHandler {
       return
     }
     if (outcome instanceof Promise) {
-      outcome.then((settled) => { record(request, settled); done() }, (error: unknown) => { done(asProblem(error, authenticator.retryAfterSeconds())) })
+      outcome.then((settled) => { done(decide(request, reply, settled)) }, (error: unknown) => { done(asProblem(error, authenticator.retryAfterSeconds())) })
       return
     }
-    record(request, outcome)
-    done()
+    done(decide(request, reply, outcome))
   }
-}
-
-function record (request: FastifyRequest, outcome: Caller | AuthenticationFailure): void {
-  if (outcome instanceof AuthenticationFailure) request.authenticationFailure = outcome
-  else request.caller = outcome
 }
 
 function asProblem (error: unknown, retryAfterSeconds: number): Error {
@@ -169,38 +184,24 @@ function asProblem (error: unknown, retryAfterSeconds: number): Error {
   return new ProblemError('authenticationUnavailable', error.message, { headers: { 'retry-after': retryAfterSeconds } })
 }
 
-function rejectUnauthenticatedHook (authenticator: Authenticator, access: RouteAccess): preValidationHookHandler {
-  return function rejectUnauthenticated (request, reply, done) {
-    const caller = request.caller
-    if (caller === undefined) {
-      const failure = request.authenticationFailure ??
-        new AuthenticationFailure('missing-credentials', undefined, 'This operation needs credentials')
-      authenticator.logFailure(request, failure)
-      reply.header('www-authenticate', authenticator.challenge(failure))
-      done(new ProblemError('unauthenticated', failure.detail))
-      return
-    }
-    if (!hasScope(caller, access.scope)) {
-      if (request.headers.authorization !== undefined) {
-        reply.header('www-authenticate', `Bearer realm="${REALM}", error="insufficient_scope", scope="${access.scope}"`)
-      }
-      done(new ProblemError('insufficientScope', `This operation needs the scope ${access.scope}`))
-      return
-    }
-    done()
+function authorize (authenticator: Authenticator, access: RouteAccess, request: FastifyRequest, reply: FastifyReply): ProblemError | undefined {
+  const caller = request.caller
+  if (caller === undefined) {
+    const failure = request.authenticationFailure ??
+      new AuthenticationFailure('missing-credentials', undefined, 'This operation needs credentials')
+    authenticator.logFailure(request, failure)
+    reply.header('www-authenticate', authenticator.challenge(failure))
+    return new ProblemError('unauthenticated', failure.detail)
   }
-}
-
-function authorizeTenantHook (access: RouteAccess): preHandlerHookHandler {
-  return function authorizeTenant (request, _reply, done) {
-    const appkey = (request.params as Record<string, string>)[access.tenantParam] ?? ''
-    // Fails closed: a route reaching here without a caller is a wiring bug, not a reason to serve.
-    if (request.caller === undefined || !mayReadTenant(request.caller, appkey)) {
-      done(new ProblemError('tenantNotAllowed', `The caller may not read the tenant ${appkey}`))
-      return
+  if (!hasScope(caller, access.scope)) {
+    if (request.headers.authorization !== undefined) {
+      reply.header('www-authenticate', `Bearer realm="${REALM}", error="insufficient_scope", scope="${access.scope}"`)
     }
-    done()
+    return new ProblemError('insufficientScope', `This operation needs the scope ${access.scope}`)
   }
+  const appkey = (request.params as Record<string, string | undefined>)[access.tenantParam] ?? ''
+  if (!mayReadTenant(caller, appkey)) return new ProblemError('tenantNotAllowed', `The caller may not read the tenant ${appkey}`)
+  return undefined
 }
 
 function createFailureLogger (): (request: FastifyRequest, failure: AuthenticationFailure) => void {

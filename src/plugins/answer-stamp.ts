@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
+import type { Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import { REQUEST_ID_HEADER } from './request-logging.js'
+import { ProblemError } from '../errors/problem-error.js'
+import { REQUEST_ID_HEADER } from '../logging/request-logging.js'
 
 const ANSWERS_ON_SOCKET = Symbol('answersOnSocket')
 
@@ -18,13 +20,15 @@ declare module 'fastify' {
 }
 
 /**
- * Stamps every answer, errors included, with its request id and `nosniff`, and drains instead of refusing:
- * requests already on their way keep being served while the server closes, each answer telling its
- * client to reconnect elsewhere (`Connection: close`). Without that, a keep-alive socket left idle
- * after its last answer would hold `close()` open until it timed out. The same holds during the drain
- * before `close()`: a client that keeps a connection open past the load balancer (an L4 one such as
- * kube-proxy pins it to this instance) moves on after its next answer, instead of losing a request to
- * the idle sockets `close()` ends. Both live in one onSend hook because every hook is paid by every request.
+ * The first look at every routed request, in one onRequest hook because every hook is paid by every
+ * request: the answer is stamped with its request id and `nosniff` before anything can fail (Fastify
+ * keeps a reply's headers through its error path, and what the router refuses is stamped where it is
+ * answered), and a request without Host is refused. It also drains instead of refusing: requests keep
+ * being served while the server closes, each answer telling its client to reconnect elsewhere
+ * (`Connection: close`). Without that, a keep-alive socket left idle after its last answer would hold
+ * `close()` open until it timed out. The same holds during the drain before `close()`: a client that
+ * keeps a connection open past the load balancer (an L4 one such as kube-proxy pins it to this
+ * instance) moves on after its next answer, instead of losing a request to the idle sockets `close()` ends.
  */
 export const answerStampPlugin = fp(async function answerStamp (app) {
   let shuttingDown = false
@@ -32,19 +36,51 @@ export const answerStampPlugin = fp(async function answerStamp (app) {
   // answering whatever follows with bodiless 503s (its documented behaviour). Saying close ourselves makes
   // Node close the socket after that answer, and the requests it dropped past the cap are never answered.
   const maxRequestsPerSocket = app.server.maxRequestsPerSocket ?? 0
+  const connections = trackConnections(app.server)
+  const shutDown = () => {
+    shuttingDown = true
+    askInFlightAnswersToClose(connections)
+  }
   app.decorate('isShuttingDown', () => shuttingDown)
-  app.decorate('beginShutdown', () => { shuttingDown = true })
-  app.addHook('preClose', async () => { shuttingDown = true })
-  app.addHook('onSend', (request, reply, payload, done) => {
+  app.decorate('beginShutdown', shutDown)
+  app.addHook('preClose', async () => { shutDown() })
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header(REQUEST_ID_HEADER, request.id)
     // Browsers must never guess a type for our JSON (or a problem) and render it as something else.
     reply.header('x-content-type-options', 'nosniff')
     if (shuttingDown || (maxRequestsPerSocket > 0 && isLastAnswer(request.raw.socket, maxRequestsPerSocket))) {
       reply.header('connection', 'close')
     }
-    done(null, payload)
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400. Node would answer it itself, with no body
+    // and no request id (app.ts turns that off), so it is refused here like any other invalid request.
+    if (request.raw.headers.host === undefined && request.raw.httpVersion === '1.1') {
+      done(new ProblemError('invalidRequest', 'An HTTP/1.1 request must carry a Host header'))
+      return
+    }
+    done()
   })
 }, { name: 'answer-stamp' })
+
+// Tracked per connection, not per request: a keep-alive connection carries many requests.
+function trackConnections (server: Server): Set<Socket> {
+  const connections = new Set<Socket>()
+  server.on('connection', (socket: Socket) => {
+    connections.add(socket)
+    socket.once('close', () => connections.delete(socket))
+  })
+  return connections
+}
+
+/**
+ * Requests already past the stamp when the shutdown begins are answered with `Connection: close` too:
+ * a socket's current response is Node's `_httpMessage` (long-standing, though undocumented).
+ */
+function askInFlightAnswersToClose (connections: Set<Socket>): void {
+  for (const socket of connections) {
+    const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+    if (response && !response.headersSent) response.setHeader('connection', 'close')
+  }
+}
 
 function isLastAnswer (socket: CountedSocket, maxRequestsPerSocket: number): boolean {
   const answers = (socket[ANSWERS_ON_SOCKET] ?? 0) + 1

@@ -313,13 +313,16 @@ t.test('a key without phones:read is 403 insufficient-scope', async (t) => {
   t.equal(simulator.calls, 0)
 })
 
-t.test('authentication comes before validation: no credentials on a malformed appkey is 401', async (t) => {
+t.test('authentication comes before validation, and the tenant too: nothing is learnt about a tenant without access', async (t) => {
   const shop = issue('svc', ['demo-shop'])
-  const { app, simulator } = await startHarness(t, [shop.entry])
+  const everyTenant = issue('ops', '*')
+  const { app, simulator } = await startHarness(t, [shop.entry, everyTenant.entry])
   const anonymous = await app.inject('/tenants/bad!key/phones')
   assertProblem(t, anonymous, 'unauthenticated')
-  const authenticated = await app.inject({ url: '/tenants/bad!key/phones', headers: { 'x-api-key': shop.key } })
-  assertProblem(t, authenticated, 'invalidRequest')
+  const notMine = await app.inject({ url: '/tenants/bad!key/phones', headers: { 'x-api-key': shop.key } })
+  assertProblem(t, notMine, 'tenantNotAllowed')
+  const malformed = await app.inject({ url: '/tenants/bad!key/phones', headers: { 'x-api-key': everyTenant.key } })
+  assertProblem(t, malformed, 'invalidRequest')
   t.equal(simulator.calls, 0)
 })
 

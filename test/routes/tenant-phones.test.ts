@@ -9,7 +9,8 @@ const PHONE_KEYS = [
   'displayPhoneNumber', 'verifiedName', 'qualityRating', 'nameStatus', 'codeVerificationStatus',
   'registerStatus', 'status', 'currentLimit', 'wabaId', 'wabaName',
 ]
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+// Our own ids: 64 random bits per process (base64url), then a per-process counter in base 36.
+const GENERATED_REQUEST_ID = /^[A-Za-z0-9_-]{11}-[0-9a-z]+$/
 const EPOCH_MILLISECONDS = /^\d{13}$/
 const MD5_HEX = /^[0-9a-f]{32}$/
 const TOO_LONG_REQUEST_ID_LENGTH = 200
@@ -129,7 +130,8 @@ t.test('a well-formed caller X-Request-Id is echoed and labels the request\'s lo
   t.ok(lines.some((line) => line.requestId === 'abc-123' && line.msg === 'request completed'))
 })
 
-t.test('a malformed caller X-Request-Id is replaced by a generated UUID', async (t) => {
+t.test('a malformed caller X-Request-Id is replaced by a generated id, unique per request', async (t) => {
+  const seen = new Set<string>()
   const malformed: Array<[string, string]> = [
     ['200 characters', 'a'.repeat(TOO_LONG_REQUEST_ID_LENGTH)],
     ['markup', '<script>'],
@@ -142,7 +144,9 @@ t.test('a malformed caller X-Request-Id is replaced by a generated UUID', async 
       t.equal(response.statusCode, 200)
       const echoed = String(response.headers['x-request-id'])
       t.not(echoed, given)
-      t.match(echoed, UUID)
+      t.match(echoed, GENERATED_REQUEST_ID)
+      t.notOk(seen.has(echoed), 'not the id of an earlier request')
+      seen.add(echoed)
     })
   }
 })
