@@ -2,9 +2,16 @@
 export interface StoredPhoneList {
   kind: 'list'
   body: string
+  /** `body` in UTF-8, made once with the entry: every answer sends these bytes, never re-encoding the text. */
+  bytes: Buffer
   /** Strong entity tag of `body` (RFC 9110), quoted, computed once when the list was fetched. */
   etag: string
   fetchedAtMs: number
+}
+
+/** A list entry, with its bytes made once. */
+export function storedPhoneList (body: string, etag: string, fetchedAtMs: number): StoredPhoneList {
+  return { kind: 'list', body, bytes: Buffer.from(body, 'utf8'), etag, fetchedAtMs }
 }
 
 /** NxCloud's word that an appkey does not exist (9008), remembered briefly: negative caching. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis, Result } from 'ioredis'
-import { versionOf, type FillLease, type FillLeases, type PhoneListStore, type StoredEntry } from './phone-list-store.js'
+import { storedPhoneList, versionOf, type FillLease, type FillLeases, type PhoneListStore, type StoredEntry } from './phone-list-store.js'
 
 // The value layout is versioned in the key so a rolling deploy that changes it never misreads a peer's entry.
 const ENTRY_KEY = 'phones:v2:'
@@ -119,7 +119,7 @@ function parseEntry (stored: string | null): StoredEntry | undefined {
   const fetchedAtMs = Number(fetchedAt)
   const last = stored.slice(start)
   if (!Number.isSafeInteger(fetchedAtMs)) return undefined
-  if (mark === LIST_MARK) return { kind: 'list', fetchedAtMs, etag: third, body: last }
+  if (mark === LIST_MARK) return storedPhoneList(last, third, fetchedAtMs)
   const upstreamCode = Number(third)
   if (mark === UNKNOWN_TENANT_MARK && Number.isSafeInteger(upstreamCode)) return { kind: 'unknown-tenant', fetchedAtMs, upstreamCode, detail: last }
   return undefined

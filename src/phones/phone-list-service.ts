@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
-import type { FillLeases, PhoneListStore, StoredEntry, StoredPhoneList } from '../cache/phone-list-store.js'
+import { storedPhoneList, type FillLeases, type PhoneListStore, type StoredEntry, type StoredPhoneList } from '../cache/phone-list-store.js'
 import { ProblemError } from '../errors/problem-error.js'
 import type { ProblemKind } from '../errors/problem-types.js'
 import type { NxCloudClient } from '../nxcloud/nxcloud-client.js'
@@ -274,7 +274,7 @@ export function freshLifetimeMsOf (policy: CachePolicy): (entry: StoredEntry) =>
 function serialise (appkey: string, phones: PhoneList['phones'], fetchedAtMs: number): StoredPhoneList {
   const list: PhoneList = { appkey, phones, fetchedAt: new Date(fetchedAtMs).toISOString() }
   const body = JSON.stringify(list)
-  return { kind: 'list', body, etag: strongEtagOf(body), fetchedAtMs }
+  return storedPhoneList(body, strongEtagOf(body), fetchedAtMs)
 }
 
 // The list's bytes determine the tag, so every instance tags the same list alike (RFC 9110 §8.8.3).

@@ -131,7 +131,7 @@ function sendPhoneList (ifNoneMatch: string | undefined, reply: FastifyReply, an
     reply.code(304).send()
     return
   }
-  reply.type('application/json; charset=utf-8').send(entry.body)
+  reply.type('application/json; charset=utf-8').send(entry.bytes)
 }
 
 // If-None-Match uses the weak comparison (RFC 9110 §13.1.2): `W/` is ignored; `*` matches any list.

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { Test } from 'tap'
 import { Redis } from 'ioredis'
+import { storedPhoneList } from '../../src/cache/phone-list-store.js'
 import { createRedisPhoneListStore } from '../../src/cache/redis-phone-list-store.js'
 import { ProblemTypes } from '../../src/errors/problem-types.js'
 import type { NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
@@ -213,7 +214,7 @@ t.test('a change written through the shared store by any instance reaches a memo
 
   const peer = createRedisPhoneListStore(redis, config.CACHE_KEY_PREFIX)
   const replaced = JSON.stringify({ ...JSON.parse(old), phones: [] })
-  await peer.set('demo-shop', { kind: 'list', body: replaced, etag: '"replaced"', fetchedAtMs: Date.now() }, 60)
+  await peer.set('demo-shop', storedPhoneList(replaced, '"replaced"', Date.now()), 60)
   const { answeredAfterMs, answer } = await firstNewAnswer(b, 'demo-shop', old)
   t.equal(answer.body, replaced)
   t.equal(answer.headers['etag'], '"replaced"')
@@ -235,7 +236,7 @@ t.test('a dropped subscriber empties the memory tier at once: a change it could 
   // A peer's change now, while B cannot hear it: published to no subscriber of B's.
   const peer = createRedisPhoneListStore(redis, config.CACHE_KEY_PREFIX)
   const unheard = JSON.stringify({ ...JSON.parse(old.body), phones: [] })
-  await peer.set('demo-shop', { kind: 'list', body: unheard, etag: '"unheard"', fetchedAtMs: Date.now() }, 60)
+  await peer.set('demo-shop', storedPhoneList(unheard, '"unheard"', Date.now()), 60)
 
   const deadline = Date.now() + SUBSCRIBER_RETURN_BUDGET_MS
   while ((await subscriberIds(redis, config.CACHE_KEY_PREFIX)).length < 2 && Date.now() < deadline) await sleep(POLL_MS)

@@ -96,7 +96,8 @@ function largeTenants (): Record<string, DemoTenant> {
 
 t.test('CACHE_MEMORY_MAX_MB bounds the in-process cache in bytes, evicting the least recently used tenant', async (t) => {
   const simulator = await startSimulator(t, { tenants: largeTenants() })
-  const { app } = await buildTestApp(t, testConfig(simulator, { CACHE_MEMORY_MAX_MB: '1' }))
+  // Each list is kept as text and as UTF-8 bytes: about 0.8 MiB a tenant, two fit in 2 MiB.
+  const { app } = await buildTestApp(t, testConfig(simulator, { CACHE_MEMORY_MAX_MB: '2' }))
   const [a = '', b = '', c = ''] = LARGE_TENANTS
   const cacheOf = async (appkey: string) => {
     const response = await app.inject(phonesUrl(appkey))
