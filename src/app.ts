@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config, TrustProxy } from './config.js'
 import { answerClientError, answerFrameworkError } from './errors/connection-errors.js'
 import { errorHandlerPlugin } from './errors/error-handler.js'
+import { requestTracingPlugin, traceIdsLogMixin, tracingEnabled } from './observability/tracing.js'
 import { accessPlugin, type AccessPluginOptions } from './plugins/access.js'
 import { corsPlugin } from './plugins/cors.js'
 import { answerStampPlugin } from './plugins/answer-stamp.js'
@@ -53,7 +54,11 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
 
 function createFastify (config: Config, options: BuildAppOptions) {
   const stream = options.logStream ?? bufferedStdout()
-  const logger = pino({ level: config.LOG_LEVEL, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } }, stream)
+  const logger = pino({
+    level: config.LOG_LEVEL,
+    redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
+    ...(tracingEnabled() ? { mixin: traceIdsLogMixin } : {}),
+  }, stream)
   const accessLog = createAccessLog(logger, stream)
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -80,6 +85,9 @@ function flushSyncIfBuffered (stream: DestinationStream): void {
 type App = ReturnType<typeof createFastify>
 
 async function registerPlugins (app: App, config: Config): Promise<void> {
+  // First, so that the request span is open before any other hook runs.
+  const requestTracing = requestTracingPlugin()
+  if (requestTracing !== undefined) await app.register(requestTracing)
   await app.register(errorHandlerPlugin)
   await app.register(answerStampPlugin)
   await app.register(corsPlugin, { origins: parseOrigins(config.CORS_ORIGINS) })

@@ -10,6 +10,12 @@ const LogLevelSchema = Type.Union(
 const PositiveInteger = (defaultValue: number, description: string) =>
   Type.Integer({ minimum: 1, default: defaultValue, description })
 
+// gRPC is not offered: its exporter would double the SDK's size for what an OTLP/HTTP port does as well.
+const OtlpProtocolSchema = (defaultValue: 'http/protobuf' | undefined) => Type.Unsafe<'http/protobuf' | 'http/json'>({
+  ...Type.Union([Type.Literal('http/protobuf'), Type.Literal('http/json')]),
+  ...(defaultValue === undefined ? {} : { default: defaultValue }),
+})
+
 const OptionalPath = (description: string) => Type.Optional(Type.String({ minLength: 1, description }))
 
 /**
@@ -76,6 +82,12 @@ export const ConfigSchema = Type.Object({
   HTTP_KEEP_ALIVE_TIMEOUT_MS: PositiveInteger(72_000, 'how long an idle keep-alive connection is kept; longer than a load balancer\'s idle timeout'),
   HTTP_CONNECTION_TIMEOUT_MS: PositiveInteger(30_000, 'a connection with a request under way that moves no byte either way for this long is closed; longer than NXCLOUD_TIMEOUT_MS'),
   HTTP_MAX_REQUESTS_PER_SOCKET: PositiveInteger(1_000, 'requests served on one connection; its last answer says Connection: close and the socket is closed'),
+  // Tracing is on when either endpoint is set (src/observability/start-tracing.ts); the SDK reads the other OTEL_* variables itself.
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'OTLP/HTTP collector; traces go to <endpoint>/v1/traces' })),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'full OTLP/HTTP traces URL, instead of the above' })),
+  OTEL_EXPORTER_OTLP_PROTOCOL: OtlpProtocolSchema('http/protobuf'),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: Type.Optional(OtlpProtocolSchema(undefined)),
+  OTEL_SERVICE_NAME: Type.String({ minLength: 1, default: 'nxcloud-bff', description: 'service.name of the spans' }),
 })
 
 /** Fastify's `trustProxy` forms we accept: no proxy, a number of proxy hops, or the proxies' addresses. */

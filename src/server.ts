@@ -1,12 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from './app.js'
 import { ApiKeyFileError } from './auth/api-keys.js'
 import { ConfigError, loadConfig } from './config.js'
+import { startTracing } from './observability/start-tracing.js'
 
 async function main (): Promise<void> {
   const config = loadConfig(process.env)
+  // Tracing patches ioredis as it loads, so the app (and with it ioredis) is imported only after it started.
+  const tracing = await startTracing(config)
+  const { buildApp } = await import('./app.js')
   const app = await buildApp(config)
 
   // Only SIGTERM, the orchestrator's signal (Kubernetes, Docker, systemd), drains: a load balancer may still
@@ -16,6 +19,7 @@ async function main (): Promise<void> {
     else if (signal === 'SIGTERM') await drain(app, signal, config.SHUTDOWN_DRAIN_DELAY_MS)
     else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
     await app.close()
+    await tracing?.shutdown()
   })
 
   await app.listen({ port: config.PORT, host: config.HOST })

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
+import { activeTraceIds } from '../observability/tracing.js'
 import { LogLevels, REQUEST_ID_LOG_LABEL } from './log-facts.js'
 
 /** Where access lines go: pino's own destination (SonicBoom), or any writable a test passes. */
@@ -24,8 +25,9 @@ const COMPLETED_MESSAGE = 'request completed'
  * through pino (its error serialiser and redaction).
  */
 export function createAccessLog (logger: Logger, stream: AccessLogStream): AccessLog {
-  // pino's base bindings, in its key order: level, time, then pid and hostname.
-  const afterTime = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())},"${REQUEST_ID_LOG_LABEL}":`
+  // pino's key order: level, time, its base bindings (pid, hostname), the mixin's fields (trace ids), then ours.
+  const afterHostname = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`
+  const requestIdLabel = `,"${REQUEST_ID_LOG_LABEL}":`
   return {
     requestCompleted (error, request, reply) {
       if (error) {
@@ -33,9 +35,15 @@ export function createAccessLog (logger: Logger, stream: AccessLogStream): Acces
         return
       }
       if (!isLoggedAtInfo(logger, request, reply.statusCode)) return
-      stream.write(`{"level":${LogLevels.info},"time":${Date.now()}${afterTime}${lineFields(request, reply)},"msg":"${COMPLETED_MESSAGE}"}\n`)
+      stream.write(`{"level":${LogLevels.info},"time":${Date.now()}${afterHostname}${traceFields()}${requestIdLabel}${lineFields(request, reply)},"msg":"${COMPLETED_MESSAGE}"}\n`)
     },
   }
+}
+
+// What the logger's mixin adds to every line while a trace is active (see observability/tracing.ts).
+function traceFields (): string {
+  const ids = activeTraceIds()
+  return ids === undefined ? '' : `,"traceId":"${ids.traceId}","spanId":"${ids.spanId}"`
 }
 
 // requestId is a plain token (see request-id.ts) and method an HTTP token: neither needs JSON escaping.

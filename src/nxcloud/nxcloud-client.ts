@@ -2,6 +2,7 @@ import { Pool, type Dispatcher } from 'undici'
 import type { FastifyBaseLogger } from 'fastify'
 import { ProblemError } from '../errors/problem-error.js'
 import { isAuthenticationCode, problemKindForUpstreamCode, UpstreamCodes } from '../errors/upstream-codes.js'
+import { inSpan, setActiveSpanAttribute } from '../observability/tracing.js'
 import { signRequest } from './sign-request.js'
 import { createUpstreamProtection, markRetryable, type UpstreamProtection, type UpstreamProtectionOptions } from './upstream-protection.js'
 import {
@@ -20,6 +21,8 @@ const MAX_RESPONSE_BYTES = 1024 * 1024
 const RETRYABLE_CODES = new Set([-1, 9001])
 const HTTP_SERVER_ERROR = 500
 const KEEP_ALIVE_TIMEOUT_MS = 4_000
+// One span per attempt: the undici request span is its child, and a retry shows as a second one.
+const CALL_SPAN = 'nxcloud.phoneList'
 
 export interface NxCloudClientOptions {
   baseUrl: string
@@ -58,19 +61,21 @@ async function fetchPhoneList (
 ): Promise<UpstreamPhone[]> {
   const budget = AbortSignal.timeout(options.timeoutMs)
   const body = JSON.stringify({ appkey })
-  return await protection.execute(async (attempt) => {
+  return await protection.execute((attempt) => inSpan(CALL_SPAN, { 'nxcloud.attempt': attempt }, async () => {
     const startedAt = performance.now()
     try {
       budget.throwIfAborted()
       const phones = phonesOf(await postSigned(pool, options, body, budget))
       logCall(log, { appkey, attempt, startedAt, code: UpstreamCodes.success })
+      setActiveSpanAttribute('nxcloud.code', UpstreamCodes.success)
       return phones
     } catch (error) {
       const problem = toProblem(error, budget, options.timeoutMs)
       logCall(log, { appkey, attempt, startedAt, code: problem.upstreamCode, failure: problem })
+      setActiveSpanAttribute('nxcloud.code', problem.upstreamCode)
       throw problem
     }
-  }, budget, options.timeoutMs)
+  }), budget, options.timeoutMs)
 }
 
 // Each attempt signs afresh: NxCloud rejects a `ts` more than 60 s from its clock.
@@ -94,6 +99,7 @@ async function postSigned (
     body,
     signal,
   })
+  setActiveSpanAttribute('http.response.status_code', response.statusCode)
   const text = await readLimited(response.body, MAX_RESPONSE_BYTES)
   if (response.statusCode < 200 || response.statusCode > 299) {
     const problem = new ProblemError('upstreamInvalidResponse', `NxCloud answered HTTP ${response.statusCode}`)

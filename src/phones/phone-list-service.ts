@@ -5,6 +5,7 @@ import { storedPhoneList, type FillLeases, type PhoneListStore, type StoredEntry
 import { ProblemError } from '../errors/problem-error.js'
 import type { ProblemKind } from '../errors/problem-types.js'
 import type { NxCloudClient } from '../nxcloud/nxcloud-client.js'
+import { inSpan, recordInstantSpan, setActiveSpanAttribute, tracingEnabled } from '../observability/tracing.js'
 import { normalisePhone } from './normalise-phones.js'
 import type { PhoneList } from './phone-schemas.js'
 
@@ -18,6 +19,17 @@ const CACHE_NAME = 'nxcloud-bff'
 /** Where an answer came from, as `X-Cache` tells it and the access log records it. */
 export const CacheResults = { hit: 'HIT', miss: 'MISS', stale: 'STALE' } as const
 export type CacheResult = typeof CacheResults[keyof typeof CacheResults]
+
+// The cache lookup's trace span and what it found: a fresh list, a stale one, a remembered unknown appkey, or nothing.
+const CACHE_LOOKUP_SPAN = 'cache.lookup'
+const LOOKUP_RESULT = 'cache.result'
+const LOOKUP_ATTRIBUTES = {
+  hit: { [LOOKUP_RESULT]: 'hit' },
+  stale: { [LOOKUP_RESULT]: 'stale' },
+  negative: { [LOOKUP_RESULT]: 'negative' },
+  miss: { [LOOKUP_RESULT]: 'miss' },
+} as const
+type LookupResult = keyof typeof LOOKUP_ATTRIBUTES
 
 // NxCloud's own word on the tenant: the entry goes, and the answer is passed on.
 const AUTHORITATIVE_FAILURES = new Set<ProblemKind>(['tenantNotFound', 'tenantForbidden'])
@@ -119,6 +131,22 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
   function unknownTenantOutcome (entry: StoredEntry & { kind: 'unknown-tenant' }, status: string, cache: CacheResult): PhoneListFailure {
     const error = new ProblemError('tenantNotFound', entry.detail, { upstreamCode: entry.upstreamCode })
     return failureOf(error, cache, status)
+  }
+
+  // The store's read, as a span saying what it found when tracing is on.
+  function lookup (appkey: string, log: FastifyBaseLogger): Promise<StoredEntry | undefined> {
+    if (!tracingEnabled()) return read(appkey, log)
+    return inSpan(CACHE_LOOKUP_SPAN, undefined, async () => {
+      const entry = await read(appkey, log)
+      setActiveSpanAttribute(LOOKUP_RESULT, lookupResultOf(entry, Date.now()))
+      return entry
+    })
+  }
+
+  function lookupResultOf (entry: StoredEntry | undefined, nowMs: number): LookupResult {
+    if (entry === undefined) return 'miss'
+    if (entry.kind === 'unknown-tenant') return isFresh(entry, nowMs) ? 'negative' : 'miss'
+    return isFresh(entry, nowMs) ? 'hit' : 'stale'
   }
 
   async function read (appkey: string, log: FastifyBaseLogger): Promise<StoredEntry | undefined> {
@@ -230,13 +258,17 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
       if (entry?.kind !== 'list') return undefined
       const nowMs = Date.now()
       const ageMs = ageMsOf(entry, nowMs)
-      if (ageMs < ttlMs) return answerOf(entry, CacheResults.hit, 'hit', nowMs)
+      if (ageMs < ttlMs) {
+        recordInstantSpan(CACHE_LOOKUP_SPAN, LOOKUP_ATTRIBUTES.hit)
+        return answerOf(entry, CacheResults.hit, 'hit', nowMs)
+      }
       if (ageMs >= revalidateMs) return undefined
+      recordInstantSpan(CACHE_LOOKUP_SPAN, LOOKUP_ATTRIBUTES.stale)
       refreshInBackground(appkey, log)
       return answerOf(entry, CacheResults.stale, 'hit; detail=stale-while-revalidate', nowMs)
     },
     async answer (appkey, log) {
-      const entry = await read(appkey, log)
+      const entry = await lookup(appkey, log)
       const nowMs = Date.now()
       if (entry?.kind === 'unknown-tenant') {
         if (isFresh(entry, nowMs)) return unknownTenantOutcome(entry, 'hit; detail=negative', CacheResults.hit)
