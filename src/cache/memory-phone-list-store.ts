@@ -61,7 +61,7 @@ export function createMemoryPhoneListStore (maxBytes: number): MemoryPhoneListSt
 
 function bytesOf (retained: Retained, appkey: string): number {
   const { entry } = retained
-  const text = entry.kind === 'list' ? stringBytes(entry.body) + entry.bytes.length + stringBytes(entry.etag) : stringBytes(entry.detail)
+  const text = entry.kind === 'list' ? stringBytes(entry.body) + entry.bytes.length + stringBytes(entry.etag) : stringBytes(entry.message ?? '')
   return ENTRY_OVERHEAD_BYTES + stringBytes(appkey) + text
 }
 

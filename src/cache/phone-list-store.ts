@@ -19,8 +19,8 @@ export interface StoredUnknownTenant {
   kind: 'unknown-tenant'
   fetchedAtMs: number
   upstreamCode: number
-  /** The problem detail the caller got when it was learnt. */
-  detail: string
+  /** NxCloud's own words with it, when it had any. */
+  message: string | undefined
 }
 
 export type StoredEntry = StoredPhoneList | StoredUnknownTenant

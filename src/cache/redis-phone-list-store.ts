@@ -40,9 +40,9 @@ const UNKNOWN_TENANT_MARK = 'N'
 /**
  * The store shared by every instance. A list is stored as `L\n<fetchedAtMs>\n<etag>\n<body>` so a
  * hit is sent without parsing or re-serialising the body; an unknown tenant as
- * `N\n<fetchedAtMs>\n<upstreamCode>\n<detail>`. Every write and delete is announced on the changes
- * channel (`<appkey>\n<version>`, or `<appkey>` alone for a delete) so each instance's memory tier
- * can drop what it holds.
+ * `N\n<fetchedAtMs>\n<upstreamCode>\n<message>` (empty without one). Every write and delete is announced
+ * on the changes channel (`<appkey>\n<version>`, or `<appkey>` alone for a delete) so each instance's
+ * memory tier can drop what it holds.
  */
 export function createRedisPhoneListStore (redis: Redis, keyPrefix: string): PhoneListStore {
   redis.defineCommand('setPhoneListAndAnnounce', { numberOfKeys: 1, lua: SET_AND_ANNOUNCE_SCRIPT })
@@ -100,11 +100,11 @@ export function createRedisFillLeases (redis: Redis, keyPrefix: string): FillLea
 function formatEntry (entry: StoredEntry): string {
   const fields = entry.kind === 'list'
     ? [LIST_MARK, entry.fetchedAtMs, entry.etag, entry.body]
-    : [UNKNOWN_TENANT_MARK, entry.fetchedAtMs, entry.upstreamCode, entry.detail]
+    : [UNKNOWN_TENANT_MARK, entry.fetchedAtMs, entry.upstreamCode, entry.message ?? '']
   return fields.join(FIELD_SEPARATOR)
 }
 
-// The first three fields never hold the separator; the last (the body, or a detail) may.
+// The first three fields never hold the separator; the last (the body, or a message) may.
 function parseEntry (stored: string | null): StoredEntry | undefined {
   if (stored === null) return undefined
   const fields: string[] = []
@@ -121,6 +121,6 @@ function parseEntry (stored: string | null): StoredEntry | undefined {
   if (!Number.isSafeInteger(fetchedAtMs)) return undefined
   if (mark === LIST_MARK) return storedPhoneList(last, third, fetchedAtMs)
   const upstreamCode = Number(third)
-  if (mark === UNKNOWN_TENANT_MARK && Number.isSafeInteger(upstreamCode)) return { kind: 'unknown-tenant', fetchedAtMs, upstreamCode, detail: last }
+  if (mark === UNKNOWN_TENANT_MARK && Number.isSafeInteger(upstreamCode)) return { kind: 'unknown-tenant', fetchedAtMs, upstreamCode, message: last === '' ? undefined : last }
   return undefined
 }

@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { STATUS_CODES } from 'node:http'
+import { NxCloudError } from '../nxcloud/nxcloud-error.js'
+import { problemOf } from './nxcloud-problems.js'
 import { ProblemError } from './problem-error.js'
 import { ProblemTypes } from './problem-types.js'
 import { PROBLEM_CONTENT_TYPE, type Problem } from './problem-schema.js'
@@ -17,13 +19,15 @@ const CACHE_BYPASSED = 'nxcloud-bff; fwd=bypass'
 
 /** One place turns every error into an RFC 9457 answer; 5xx details never carry internals. */
 export const errorHandlerPlugin = fp(async function errorHandler (app) {
-  app.setErrorHandler((error: FastifyError | ProblemError, request, reply) => {
+  app.setErrorHandler((thrown: FastifyError | ProblemError | NxCloudError, request, reply) => {
     // The connection is gone (the client hung up, or a request timeout cut its body and answered 408
     // itself): nothing can be answered here.
     if (request.raw.socket?.destroyed === true) {
-      request.log.debug({ err: error }, 'connection closed before the answer')
+      request.log.debug({ err: thrown }, 'connection closed before the answer')
       return
     }
+    // The NxCloud client speaks NxCloud; here, at the edge, its failures become problems.
+    const error = thrown instanceof NxCloudError ? problemOf(thrown) : thrown
     const problem = problemFor(error, request)
     if (error instanceof ProblemError && error.headers !== undefined) reply.headers(error.headers)
     // Refused before the cache was asked (credentials, limits, validation): RFC 9211 calls that a bypass.

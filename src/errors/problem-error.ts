@@ -2,9 +2,9 @@ import { ProblemTypes, type ProblemKind } from './problem-types.js'
 
 export interface ProblemErrorOptions {
   /** The `code` NxCloud answered with, when it answered with one. */
-  upstreamCode?: number
+  upstreamCode?: number | undefined
   /** Headers the answer carries besides the problem (Retry-After, the cache's own). */
-  headers?: Record<string, string | number>
+  headers?: Record<string, string | number> | undefined
   cause?: unknown
 }
 

@@ -1,28 +1,45 @@
 import { Pool, type Dispatcher } from 'undici'
 import type { FastifyBaseLogger } from 'fastify'
-import { ProblemError } from '../errors/problem-error.js'
-import { isAuthenticationCode, problemKindForUpstreamCode, UpstreamCodes } from '../errors/upstream-codes.js'
 import { inSpan, setActiveSpanAttribute } from '../observability/tracing.js'
+import { NxCloudError } from './nxcloud-error.js'
 import { signRequest } from './sign-request.js'
-import { createUpstreamProtection, markRetryable, type UpstreamProtection, type UpstreamProtectionOptions } from './upstream-protection.js'
-import {
-  UpstreamEnvelopeValidator,
-  UpstreamPhoneListDataValidator,
-  type UpstreamEnvelope,
-  type UpstreamPhone,
-} from './upstream-schemas.js'
+import { isAuthenticationCode, UpstreamCodes } from './upstream-codes.js'
+import { createUpstreamProtection, type UpstreamProtection, type UpstreamProtectionOptions } from './upstream-protection.js'
+import { UpstreamEnvelopeValidator, UpstreamPhoneListDataValidator, type UpstreamEnvelope, type UpstreamPhone } from './upstream-schemas.js'
 
 export const PHONE_LIST_PATH = '/api/wa/integrator/embedded/register/phoneList'
 const WHATSAPP_BIZ_TYPE = '2'
-const PHONE_LIST_ACTION = 'phoneList'
 // An envelope listing a tenant's phones is a few KiB; anything far larger is not one.
 const MAX_RESPONSE_BYTES = 1024 * 1024
-// NxCloud's "request failed" and "system busy": worth another attempt, unlike the codes about the request.
-const RETRYABLE_CODES = new Set([-1, 9001])
-const HTTP_SERVER_ERROR = 500
 const KEEP_ALIVE_TIMEOUT_MS = 4_000
 // One span per attempt: the undici request span is its child, and a retry shows as a second one.
-const CALL_SPAN = 'nxcloud.phoneList'
+// One span per attempt, named for the NxCloud action (`nxcloud.phoneList`).
+const CALL_SPAN_PREFIX = 'nxcloud.'
+
+/** One NxCloud operation: where it is posted, the `action` it is signed for, and the shape of its `data`. */
+export interface NxCloudEndpoint<Data> {
+  path: string
+  action: string
+  bizType: string
+  data: {
+    Check (value: unknown): value is Data
+    Errors (value: unknown): ReadonlyArray<{ instancePath: string }>
+  }
+}
+
+// `code 0` with `data: null` is how NxCloud says "no phones".
+export const PHONE_LIST_ENDPOINT: NxCloudEndpoint<UpstreamPhone[] | null> = {
+  path: PHONE_LIST_PATH,
+  action: 'phoneList',
+  bizType: WHATSAPP_BIZ_TYPE,
+  data: UpstreamPhoneListDataValidator,
+}
+
+/** Every integrator operation is about one customer application. */
+export interface NxCloudRequestBody {
+  appkey: string
+  [field: string]: unknown
+}
 
 export interface NxCloudClientOptions {
   baseUrl: string
@@ -34,7 +51,12 @@ export interface NxCloudClientOptions {
 }
 
 export interface NxCloudClient {
-  /** The phones of one customer application, as NxCloud lists them, or a ProblemError. */
+  /**
+   * One signed call, under the upstream protection: the `data` of NxCloud's code-0 envelope, checked
+   * against the endpoint's schema, or an NxCloudError.
+   */
+  call<Data> (endpoint: NxCloudEndpoint<Data>, body: NxCloudRequestBody, log: FastifyBaseLogger): Promise<Data>
+  /** The phones of one customer application, as NxCloud lists them, or an NxCloudError. */
   fetchPhoneList (appkey: string, log: FastifyBaseLogger): Promise<UpstreamPhone[]>
   close (): Promise<void>
 }
@@ -45,35 +67,40 @@ export function createNxCloudClient (options: NxCloudClientOptions): NxCloudClie
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
   })
   const protection = createUpstreamProtection(options.protection)
+  const call = <Data>(endpoint: NxCloudEndpoint<Data>, body: NxCloudRequestBody, log: FastifyBaseLogger) =>
+    signedCall(pool, options, protection, endpoint, body, log)
   return {
-    fetchPhoneList: (appkey, log) => fetchPhoneList(pool, options, protection, appkey, log),
+    call,
+    fetchPhoneList: async (appkey, log) => (await call(PHONE_LIST_ENDPOINT, { appkey }, log)) ?? [],
     close: () => pool.close(),
   }
 }
 
 // The whole call, retries and their backoff included, has one budget of NXCLOUD_TIMEOUT_MS.
-async function fetchPhoneList (
+async function signedCall<Data> (
   pool: Dispatcher,
   options: NxCloudClientOptions,
   protection: UpstreamProtection,
-  appkey: string,
+  endpoint: NxCloudEndpoint<Data>,
+  body: NxCloudRequestBody,
   log: FastifyBaseLogger
-): Promise<UpstreamPhone[]> {
+): Promise<Data> {
   const budget = AbortSignal.timeout(options.timeoutMs)
-  const body = JSON.stringify({ appkey })
-  return await protection.execute((attempt) => inSpan(CALL_SPAN, { 'nxcloud.attempt': attempt }, async () => {
+  const json = JSON.stringify(body)
+  const span = `${CALL_SPAN_PREFIX}${endpoint.action}`
+  return await protection.execute((attempt) => inSpan(span, { 'nxcloud.attempt': attempt }, async () => {
     const startedAt = performance.now()
     try {
       budget.throwIfAborted()
-      const phones = phonesOf(await postSigned(pool, options, body, budget))
-      logCall(log, { appkey, attempt, startedAt, code: UpstreamCodes.success })
+      const data = dataOf(endpoint, await postSigned(pool, options, endpoint, json, budget))
+      logCall(log, { action: endpoint.action, appkey: body.appkey, attempt, startedAt })
       setActiveSpanAttribute('nxcloud.code', UpstreamCodes.success)
-      return phones
+      return data
     } catch (error) {
-      const problem = toProblem(error, budget, options.timeoutMs)
-      logCall(log, { appkey, attempt, startedAt, code: problem.upstreamCode, failure: problem })
-      setActiveSpanAttribute('nxcloud.code', problem.upstreamCode)
-      throw problem
+      const failure = asNxCloudError(error, budget, options.timeoutMs)
+      logCall(log, { action: endpoint.action, appkey: body.appkey, attempt, startedAt, failure })
+      setActiveSpanAttribute('nxcloud.code', failure.code)
+      throw failure
     }
   }), budget, options.timeoutMs)
 }
@@ -82,19 +109,20 @@ async function fetchPhoneList (
 async function postSigned (
   pool: Dispatcher,
   options: NxCloudClientOptions,
+  endpoint: NxCloudEndpoint<unknown>,
   body: string,
   signal: AbortSignal
 ): Promise<UpstreamEnvelope> {
   const headers = {
     accessKey: options.accessKey,
-    action: PHONE_LIST_ACTION,
-    bizType: WHATSAPP_BIZ_TYPE,
+    action: endpoint.action,
+    bizType: endpoint.bizType,
     ts: String(Date.now()),
   }
   const sign = signRequest({ ...headers, body, accessSecret: options.accessSecret })
   const response = await pool.request({
     method: 'POST',
-    path: PHONE_LIST_PATH,
+    path: endpoint.path,
     headers: { ...headers, sign, 'content-type': 'application/json' },
     body,
     signal,
@@ -102,8 +130,7 @@ async function postSigned (
   setActiveSpanAttribute('http.response.status_code', response.statusCode)
   const text = await readLimited(response.body, MAX_RESPONSE_BYTES)
   if (response.statusCode < 200 || response.statusCode > 299) {
-    const problem = new ProblemError('upstreamInvalidResponse', `NxCloud answered HTTP ${response.statusCode}`)
-    throw response.statusCode >= HTTP_SERVER_ERROR ? markRetryable(problem) : problem
+    throw new NxCloudError('http-status', `NxCloud answered HTTP ${response.statusCode}`, { httpStatus: response.statusCode })
   }
   return parseEnvelope(text)
 }
@@ -115,7 +142,7 @@ async function readLimited (body: Dispatcher.ResponseData['body'], maxBytes: num
     size += (chunk as Buffer).length
     if (size > maxBytes) {
       body.destroy()
-      throw new ProblemError('upstreamInvalidResponse', `NxCloud answered more than ${maxBytes} bytes`)
+      throw new NxCloudError('invalid-response', `NxCloud answered more than ${maxBytes} bytes`)
     }
     chunks.push(chunk as Buffer)
   }
@@ -127,45 +154,31 @@ function parseEnvelope (text: string): UpstreamEnvelope {
   try {
     parsed = JSON.parse(text)
   } catch {
-    throw new ProblemError('upstreamInvalidResponse', 'NxCloud answered with a body that is not JSON')
+    throw new NxCloudError('invalid-response', 'NxCloud answered with a body that is not JSON')
   }
   if (!UpstreamEnvelopeValidator.Check(parsed)) {
-    throw new ProblemError('upstreamInvalidResponse', 'NxCloud answered without a {code, message, data} envelope')
+    throw new NxCloudError('invalid-response', 'NxCloud answered without a {code, message, data} envelope')
   }
   return parsed
 }
 
-function phonesOf (envelope: UpstreamEnvelope): UpstreamPhone[] {
-  if (envelope.code !== UpstreamCodes.success) {
-    throw problemForCode(envelope)
-  }
+function dataOf<Data> (endpoint: NxCloudEndpoint<Data>, envelope: UpstreamEnvelope): Data {
+  if (envelope.code !== UpstreamCodes.success) throw NxCloudError.ofCode(envelope.code, envelope.message ?? undefined)
   const data = envelope.data ?? null
-  if (!UpstreamPhoneListDataValidator.Check(data)) {
-    const [first] = UpstreamPhoneListDataValidator.Errors(data)
+  if (!endpoint.data.Check(data)) {
+    const [first] = endpoint.data.Errors(data)
     const where = first ? ` at data${first.instancePath}` : ''
-    throw new ProblemError('upstreamInvalidResponse', `NxCloud answered a phone list of the wrong shape${where}`)
+    throw new NxCloudError('invalid-response', `NxCloud answered ${endpoint.action} data of the wrong shape${where}`)
   }
-  return data ?? []
+  return data
 }
 
-function problemForCode (envelope: UpstreamEnvelope): ProblemError {
-  const kind = problemKindForUpstreamCode(envelope.code)
-  // For the tenant-level answers the upstream's own words help the caller; for the rest they are ours to fix.
-  const detail = kind === 'tenantNotFound' || kind === 'tenantForbidden' || kind === 'upstreamRejectedParameters'
-    ? `NxCloud answered code ${envelope.code}: ${envelope.message ?? 'no message'}`
-    : `NxCloud answered code ${envelope.code}`
-  const problem = new ProblemError(kind, detail, { upstreamCode: envelope.code })
-  return RETRYABLE_CODES.has(envelope.code) ? markRetryable(problem) : problem
-}
-
-function toProblem (error: unknown, budget: AbortSignal, timeoutMs: number): ProblemError {
+function asNxCloudError (error: unknown, budget: AbortSignal, timeoutMs: number): NxCloudError {
   if (budget.aborted) {
-    return new ProblemError('upstreamTimeout', `NxCloud did not answer within ${timeoutMs} ms`, { cause: error })
+    return new NxCloudError('timeout', `NxCloud did not answer within ${timeoutMs} ms`, { cause: error })
   }
-  if (error instanceof ProblemError) return error
-  return markRetryable(new ProblemError('upstreamUnreachable', `The connection to NxCloud failed (${errorCode(error)})`, {
-    cause: error,
-  }))
+  if (error instanceof NxCloudError) return error
+  return new NxCloudError('unreachable', `The connection to NxCloud failed (${errorCode(error)})`, { cause: error })
 }
 
 function errorCode (error: unknown): string {
@@ -178,27 +191,29 @@ function errorCode (error: unknown): string {
 }
 
 interface CallRecord {
+  action: string
   appkey: string
   attempt: number
   startedAt: number
-  code: number | undefined
-  failure?: ProblemError
+  failure?: NxCloudError
 }
 
 // One line per upstream call. Auth-range codes mean our own credentials or clock are wrong.
 function logCall (log: FastifyBaseLogger, record: CallRecord): void {
+  const { failure } = record
+  const code = failure === undefined ? UpstreamCodes.success : failure.code
   const nxcloud = {
-    action: PHONE_LIST_ACTION,
+    action: record.action,
     appkey: record.appkey,
     attempt: record.attempt,
-    code: record.code,
+    code,
     latencyMs: Math.round((performance.now() - record.startedAt) * 100) / 100,
-    outcome: record.failure?.kind ?? 'ok',
+    outcome: failure?.kind ?? 'ok',
   }
-  if (record.code !== undefined && isAuthenticationCode(record.code)) {
+  if (code !== undefined && isAuthenticationCode(code)) {
     log.error({ nxcloud }, 'nxcloud rejected our credentials: check NXCLOUD_ACCESS_KEY, NXCLOUD_ACCESS_SECRET and the clock')
-  } else if (record.failure !== undefined && record.failure.statusCode >= 500) {
-    log.warn({ nxcloud, reason: record.failure.message }, 'nxcloud call failed')
+  } else if (failure !== undefined && !failure.aboutTheRequest) {
+    log.warn({ nxcloud, reason: failure.message }, 'nxcloud call failed')
   } else {
     log.info({ nxcloud }, 'nxcloud call')
   }

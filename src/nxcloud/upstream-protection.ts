@@ -10,7 +10,7 @@ import {
   wrap,
   type IPolicy,
 } from 'cockatiel'
-import { ProblemError } from '../errors/problem-error.js'
+import { NxCloudError } from './nxcloud-error.js'
 
 export interface UpstreamProtectionOptions {
   /** Calls to NxCloud in flight at once in this process. */
@@ -29,20 +29,6 @@ const RETRY_INITIAL_DELAY_MS = 50
 const RETRY_MAX_DELAY_MS = 400
 const SHED_RETRY_AFTER_SECONDS = 1
 
-// Failures that are about the request or the tenant, not about NxCloud's health.
-const NOT_BREAKER_FAILURES = new Set(['tenantNotFound', 'tenantForbidden', 'upstreamRejectedParameters', 'upstreamUnavailable'])
-
-/**
- * Marks an attempt's failure as worth another attempt (transport errors, HTTP 5xx, codes -1 and
- * 9001): the retry policy reads the mark, so the decision stays where the failure is understood.
- */
-const retryableFailures = new WeakSet<Error>()
-
-export function markRetryable (error: ProblemError): ProblemError {
-  retryableFailures.add(error)
-  return error
-}
-
 export interface UpstreamProtection {
   /** Runs `call` (one attempt per invocation) under the breaker, the bulkhead and the retry policy. */
   execute<T> (call: (attempt: number) => Promise<T>, budget: AbortSignal, budgetMs: number): Promise<T>
@@ -56,11 +42,12 @@ export interface UpstreamProtection {
  */
 export function createUpstreamProtection (options: UpstreamProtectionOptions): UpstreamProtection {
   const breaker = circuitBreaker(
-    handleWhen((error) => !(error instanceof ProblemError && NOT_BREAKER_FAILURES.has(error.kind))),
+    // NxCloud's answers about the request or the tenant say nothing of its health.
+    handleWhen((error) => !(error instanceof NxCloudError && error.aboutTheRequest)),
     { halfOpenAfter: options.breakerOpenMs, breaker: new ConsecutiveBreaker(options.breakerThreshold) }
   )
   const limiter = bulkhead(options.maxConcurrency, options.maxQueue)
-  const retrying = retry(handleWhen((error) => retryableFailures.has(error)), {
+  const retrying = retry(handleWhen((error) => error instanceof NxCloudError && error.transient), {
     maxAttempts: options.maxAttempts - 1,
     backoff: new ExponentialBackoff({ initialDelay: RETRY_INITIAL_DELAY_MS, maxDelay: RETRY_MAX_DELAY_MS }),
   })
@@ -83,12 +70,12 @@ export function createUpstreamProtection (options: UpstreamProtectionOptions): U
         return await raceQueue(running, budgetMs * QUEUE_SHARE_OF_BUDGET, () => started)
       } catch (error) {
         if (error instanceof BrokenCircuitError) {
-          throw new ProblemError('upstreamUnavailable', 'NxCloud calls are suspended after repeated failures; retry later',
-            { headers: { 'retry-after': retryAfterSeconds() }, cause: error })
+          throw new NxCloudError('breaker-open', 'NxCloud calls are suspended after repeated failures; retry later',
+            { retryAfterSeconds: retryAfterSeconds(), cause: error })
         }
         if (error instanceof BulkheadRejectedError || error === QUEUED_TOO_LONG) {
-          throw new ProblemError('upstreamUnavailable', 'Too many NxCloud calls are under way; retry shortly',
-            { headers: { 'retry-after': SHED_RETRY_AFTER_SECONDS } })
+          throw new NxCloudError('shed', 'Too many NxCloud calls are under way; retry shortly',
+            { retryAfterSeconds: SHED_RETRY_AFTER_SECONDS })
         }
         throw error
       }

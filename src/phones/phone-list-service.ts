@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { storedPhoneList, type FillLeases, type PhoneListStore, type StoredEntry, type StoredPhoneList } from '../cache/phone-list-store.js'
-import { ProblemError } from '../errors/problem-error.js'
-import type { ProblemKind } from '../errors/problem-types.js'
+import { problemStatusOf } from '../errors/nxcloud-problems.js'
 import type { NxCloudClient } from '../nxcloud/nxcloud-client.js'
+import { NxCloudError } from '../nxcloud/nxcloud-error.js'
+import { UpstreamCodes } from '../nxcloud/upstream-codes.js'
 import { inSpan, recordInstantSpan, setActiveSpanAttribute, tracingEnabled } from '../observability/tracing.js'
 import { normalisePhone } from './normalise-phones.js'
 import type { PhoneList } from './phone-schemas.js'
@@ -30,14 +31,6 @@ const LOOKUP_ATTRIBUTES = {
   miss: { [LOOKUP_RESULT]: 'miss' },
 } as const
 type LookupResult = keyof typeof LOOKUP_ATTRIBUTES
-
-// NxCloud's own word on the tenant: the entry goes, and the answer is passed on.
-const AUTHORITATIVE_FAILURES = new Set<ProblemKind>(['tenantNotFound', 'tenantForbidden'])
-// Failures that say nothing about the tenant's list: a stale list serves its callers better.
-const FAILURES_SERVED_STALE = new Set<ProblemKind>([
-  'upstreamTimeout', 'upstreamUnreachable', 'upstreamInvalidResponse', 'upstreamError', 'upstreamAuthentication',
-  'upstreamUnavailable',
-])
 
 export interface CachePolicy {
   ttlSeconds: number
@@ -129,8 +122,7 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
   }
 
   function unknownTenantOutcome (entry: StoredEntry & { kind: 'unknown-tenant' }, status: string, cache: CacheResult): PhoneListFailure {
-    const error = new ProblemError('tenantNotFound', entry.detail, { upstreamCode: entry.upstreamCode })
-    return failureOf(error, cache, status)
+    return failureOf(NxCloudError.ofCode(entry.upstreamCode, entry.message), cache, status)
   }
 
   // The store's read, as a span saying what it found when tracing is on.
@@ -164,16 +156,16 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
     return store.set(appkey, entry, seconds).catch((error: unknown) => { logCacheFailure(log, 'set', error) })
   }
 
-  // NxCloud's answer, stored; its authoritative refusals drop the entry (and remember an unknown appkey).
+  // NxCloud's answer, stored; its word on the tenant (9008, 9010) drops the entry, and an unknown appkey is remembered.
   async function fetchAndStore (appkey: string, log: FastifyBaseLogger): Promise<StoredEntry> {
     let phones
     try {
       phones = await client.fetchPhoneList(appkey, log)
     } catch (error) {
-      if (!(error instanceof ProblemError) || !AUTHORITATIVE_FAILURES.has(error.kind)) throw error
+      if (!(error instanceof NxCloudError) || !error.aboutTheTenant) throw error
       await store?.delete(appkey).catch((failure: unknown) => { logCacheFailure(log, 'delete', failure) })
-      if (error.kind !== 'tenantNotFound' || error.upstreamCode === undefined) throw error
-      const unknown: StoredEntry = { kind: 'unknown-tenant', fetchedAtMs: Date.now(), upstreamCode: error.upstreamCode, detail: error.message }
+      if (error.code !== UpstreamCodes.appkeyNotFound) throw error
+      const unknown: StoredEntry = { kind: 'unknown-tenant', fetchedAtMs: Date.now(), upstreamCode: error.code, message: error.upstreamMessage }
       await write(appkey, unknown, policy.negativeTtlSeconds, log)
       throw error
     }
@@ -242,9 +234,10 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
       if (entry.kind === 'unknown-tenant') return unknownTenantOutcome(entry, marks, byPeer ? CacheResults.hit : CacheResults.miss)
       return answerOf(entry, byPeer ? CacheResults.hit : CacheResults.miss, marks)
     } catch (error) {
-      const status = error instanceof ProblemError ? error.statusCode : 500
+      const status = problemStatusOf(error)
       const nowMs = Date.now()
-      if (stale !== undefined && error instanceof ProblemError && FAILURES_SERVED_STALE.has(error.kind) && ageMsOf(stale, nowMs) < staleIfErrorMs) {
+      // A failure that says nothing about the tenant's list: the last list serves its callers better.
+      if (stale !== undefined && error instanceof NxCloudError && !error.aboutTheRequest && ageMsOf(stale, nowMs) < staleIfErrorMs) {
         log.warn({ cache: { staleIfError: true, ageSeconds: Math.floor(ageMsOf(stale, nowMs) / 1000) } }, 'NxCloud failed; serving the last list')
         return answerOf(stale, CacheResults.stale, `${reason}; fwd-status=${status}; detail=stale-if-error`, nowMs)
       }
@@ -289,8 +282,7 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
         if (entry.kind === 'unknown-tenant') throw new Error('unreachable: an unknown tenant is thrown, not returned')
         return answerOf(entry, CacheResults.miss, `fwd=request; fwd-status=200${store === undefined ? '' : '; stored'}`)
       } catch (error) {
-        const status = error instanceof ProblemError ? error.statusCode : 500
-        return failureOf(error, CacheResults.miss, `fwd=request; fwd-status=${status}`)
+        return failureOf(error, CacheResults.miss, `fwd=request; fwd-status=${problemStatusOf(error)}`)
       }
     },
   }
