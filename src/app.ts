@@ -7,6 +7,7 @@ import { errorHandlerPlugin } from './errors/error-handler.js'
 import { requestTracingPlugin, traceIdsLogMixin, tracingEnabled } from './observability/tracing.js'
 import { accessPlugin, type AccessPluginOptions } from './plugins/access.js'
 import { corsPlugin } from './plugins/cors.js'
+import { metricsPlugin } from './plugins/metrics.js'
 import { answerStampPlugin } from './plugins/answer-stamp.js'
 import { phoneListPlugin } from './plugins/phone-list.js'
 import { rateLimitPlugin } from './plugins/rate-limit.js'
@@ -93,6 +94,7 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
   await app.register(corsPlugin, { origins: parseOrigins(config.CORS_ORIGINS) })
   await app.register(swaggerPlugin, { version: SERVICE_VERSION })
   await app.register(redisPlugin, { url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS })
+  await app.register(metricsPlugin)
   await app.register(accessPlugin, accessOptionsOf(config))
   await app.register(rateLimitPlugin, {
     max: config.RATE_LIMIT_MAX,

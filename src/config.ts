@@ -25,6 +25,7 @@ const OptionalPath = (description: string) => Type.Optional(Type.String({ minLen
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'listen port' }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'listen address' }),
+  METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9464, description: 'Prometheus metrics listener port (on HOST); 0: off' }),
   LOG_LEVEL: Type.Unsafe<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>({
     ...LogLevelSchema,
     default: 'info',

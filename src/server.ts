@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { ApiKeyFileError } from './auth/api-keys.js'
 import { ConfigError, loadConfig } from './config.js'
 import { startTracing } from './observability/start-tracing.js'
+import { listenForScrapes, type MetricsListener } from './metrics/metrics-listener.js'
 
 async function main (): Promise<void> {
   const config = loadConfig(process.env)
@@ -11,6 +12,7 @@ async function main (): Promise<void> {
   const tracing = await startTracing(config)
   const { buildApp } = await import('./app.js')
   const app = await buildApp(config)
+  let metricsListener: MetricsListener | undefined
 
   // Only SIGTERM, the orchestrator's signal (Kubernetes, Docker, systemd), drains: a load balancer may still
   // route here. Another signal is someone at a terminal, and after an unhandled error serving on is a risk.
@@ -20,8 +22,13 @@ async function main (): Promise<void> {
     else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
     await app.close()
     await tracing?.shutdown()
+    // Last, so that the drain and the close can still be watched.
+    await metricsListener?.close()
   })
 
+  // Before the public listener: a metrics port already taken stops the process before it takes traffic.
+  if (config.METRICS_PORT === 0) app.log.info('metrics listener off (METRICS_PORT=0)')
+  else metricsListener = await listenForScrapes(app.metrics.registry, { host: config.HOST, port: config.METRICS_PORT, log: app.log })
   await app.listen({ port: config.PORT, host: config.HOST })
 }
 

@@ -43,6 +43,8 @@ export function testConfig (simulator: NxCloudSimulator, env: Record<string, str
     CACHE_KEY_PREFIX: uniqueKeyPrefix(),
     LOG_LEVEL: 'info',
     AUTH_DISABLED: 'true',
+    // Tests run many apps at once: none may claim the default metrics port.
+    METRICS_PORT: '0',
     ...env,
   })
 }

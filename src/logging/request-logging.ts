@@ -57,6 +57,7 @@ export class RequestLogController extends LogController {
   override routeNotFound (): void {}
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    request.server.metrics.observeRequest(request, reply)
     this.#accessLog.requestCompleted(error, request, reply)
   }
 }

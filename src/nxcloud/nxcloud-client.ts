@@ -1,10 +1,15 @@
 import { Pool, type Dispatcher } from 'undici'
 import type { FastifyBaseLogger } from 'fastify'
 import { inSpan, setActiveSpanAttribute } from '../observability/tracing.js'
-import { NxCloudError } from './nxcloud-error.js'
+import { NxCloudError, type NxCloudFailureKind } from './nxcloud-error.js'
 import { signRequest } from './sign-request.js'
 import { isAuthenticationCode, UpstreamCodes } from './upstream-codes.js'
-import { createUpstreamProtection, type UpstreamProtection, type UpstreamProtectionOptions } from './upstream-protection.js'
+import {
+  createUpstreamProtection,
+  type UpstreamLoad,
+  type UpstreamProtection,
+  type UpstreamProtectionOptions,
+} from './upstream-protection.js'
 import { UpstreamEnvelopeValidator, UpstreamPhoneListDataValidator, type UpstreamEnvelope, type UpstreamPhone } from './upstream-schemas.js'
 
 export const PHONE_LIST_PATH = '/api/wa/integrator/embedded/register/phoneList'
@@ -41,6 +46,20 @@ export interface NxCloudRequestBody {
   [field: string]: unknown
 }
 
+/** How a call ended: `ok`, or the kind of its failure. */
+export type NxCloudCallOutcome = 'ok' | NxCloudFailureKind
+
+/** Told of every call as it ends (metrics); synchronous and cheap. */
+export interface NxCloudCallObserver {
+  /**
+   * One attempt that went out, with the code NxCloud answered (if any) and its duration; or one call
+   * refused before any attempt (breaker open, shed), without either.
+   */
+  call (outcome: NxCloudCallOutcome, code: number | undefined, seconds: number | undefined): void
+}
+
+const NO_OBSERVER: NxCloudCallObserver = { call () {} }
+
 export interface NxCloudClientOptions {
   baseUrl: string
   accessKey: string
@@ -48,6 +67,7 @@ export interface NxCloudClientOptions {
   timeoutMs: number
   connections: number
   protection: UpstreamProtectionOptions
+  observer?: NxCloudCallObserver
 }
 
 export interface NxCloudClient {
@@ -58,6 +78,8 @@ export interface NxCloudClient {
   call<Data> (endpoint: NxCloudEndpoint<Data>, body: NxCloudRequestBody, log: FastifyBaseLogger): Promise<Data>
   /** The phones of one customer application, as NxCloud lists them, or an NxCloudError. */
   fetchPhoneList (appkey: string, log: FastifyBaseLogger): Promise<UpstreamPhone[]>
+  /** Calls in flight and waiting, and the breaker's state, now. */
+  load (): UpstreamLoad
   close (): Promise<void>
 }
 
@@ -67,42 +89,51 @@ export function createNxCloudClient (options: NxCloudClientOptions): NxCloudClie
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
   })
   const protection = createUpstreamProtection(options.protection)
+  const observer = options.observer ?? NO_OBSERVER
   const call = <Data>(endpoint: NxCloudEndpoint<Data>, body: NxCloudRequestBody, log: FastifyBaseLogger) =>
-    signedCall(pool, options, protection, endpoint, body, log)
+    signedCall({ pool, options, protection, observer, log }, endpoint, body)
   return {
     call,
     fetchPhoneList: async (appkey, log) => (await call(PHONE_LIST_ENDPOINT, { appkey }, log)) ?? [],
+    load: () => protection.load(),
     close: () => pool.close(),
   }
 }
 
-// The whole call, retries and their backoff included, has one budget of NXCLOUD_TIMEOUT_MS.
-async function signedCall<Data> (
-  pool: Dispatcher,
-  options: NxCloudClientOptions,
-  protection: UpstreamProtection,
-  endpoint: NxCloudEndpoint<Data>,
-  body: NxCloudRequestBody,
+interface CallContext {
+  pool: Dispatcher
+  options: NxCloudClientOptions
+  protection: UpstreamProtection
+  observer: NxCloudCallObserver
   log: FastifyBaseLogger
-): Promise<Data> {
+}
+
+// The whole call, retries and their backoff included, has one budget of NXCLOUD_TIMEOUT_MS.
+async function signedCall<Data> (context: CallContext, endpoint: NxCloudEndpoint<Data>, body: NxCloudRequestBody): Promise<Data> {
+  const { pool, options, protection, observer } = context
   const budget = AbortSignal.timeout(options.timeoutMs)
   const json = JSON.stringify(body)
   const span = `${CALL_SPAN_PREFIX}${endpoint.action}`
-  return await protection.execute((attempt) => inSpan(span, { 'nxcloud.attempt': attempt }, async () => {
-    const startedAt = performance.now()
-    try {
-      budget.throwIfAborted()
-      const data = dataOf(endpoint, await postSigned(pool, options, endpoint, json, budget))
-      logCall(log, { action: endpoint.action, appkey: body.appkey, attempt, startedAt })
-      setActiveSpanAttribute('nxcloud.code', UpstreamCodes.success)
-      return data
-    } catch (error) {
-      const failure = asNxCloudError(error, budget, options.timeoutMs)
-      logCall(log, { action: endpoint.action, appkey: body.appkey, attempt, startedAt, failure })
-      setActiveSpanAttribute('nxcloud.code', failure.code)
-      throw failure
-    }
-  }), budget, options.timeoutMs)
+  try {
+    return await protection.execute((attempt) => inSpan(span, { 'nxcloud.attempt': attempt }, async () => {
+      const startedAt = performance.now()
+      try {
+        budget.throwIfAborted()
+        const data = dataOf(endpoint, await postSigned(pool, options, endpoint, json, budget))
+        reportAttempt(context, { action: endpoint.action, appkey: body.appkey, attempt, startedAt })
+        setActiveSpanAttribute('nxcloud.code', UpstreamCodes.success)
+        return data
+      } catch (error) {
+        const failure = asNxCloudError(error, budget, options.timeoutMs)
+        reportAttempt(context, { action: endpoint.action, appkey: body.appkey, attempt, startedAt, failure })
+        setActiveSpanAttribute('nxcloud.code', failure.code)
+        throw failure
+      }
+    }), budget, options.timeoutMs)
+  } catch (error) {
+    if (error instanceof NxCloudError && error.refused) observer.call(error.kind, undefined, undefined)
+    throw error
+  }
 }
 
 // Each attempt signs afresh: NxCloud rejects a `ts` more than 60 s from its clock.
@@ -190,7 +221,7 @@ function errorCode (error: unknown): string {
   return 'unknown'
 }
 
-interface CallRecord {
+interface AttemptRecord {
   action: string
   appkey: string
   attempt: number
@@ -198,17 +229,20 @@ interface CallRecord {
   failure?: NxCloudError
 }
 
-// One line per upstream call. Auth-range codes mean our own credentials or clock are wrong.
-function logCall (log: FastifyBaseLogger, record: CallRecord): void {
+// One log line per attempt, and the observer told. Auth-range codes mean our own credentials or clock are wrong.
+function reportAttempt ({ log, observer }: CallContext, record: AttemptRecord): void {
   const { failure } = record
   const code = failure === undefined ? UpstreamCodes.success : failure.code
+  const latencyMs = performance.now() - record.startedAt
+  const outcome = failure?.kind ?? 'ok'
+  observer.call(outcome, code, latencyMs / 1000)
   const nxcloud = {
     action: record.action,
     appkey: record.appkey,
     attempt: record.attempt,
     code,
-    latencyMs: Math.round((performance.now() - record.startedAt) * 100) / 100,
-    outcome: failure?.kind ?? 'ok',
+    latencyMs: Math.round(latencyMs * 100) / 100,
+    outcome,
   }
   if (code !== undefined && isAuthenticationCode(code)) {
     log.error({ nxcloud }, 'nxcloud rejected our credentials: check NXCLOUD_ACCESS_KEY, NXCLOUD_ACCESS_SECRET and the clock')

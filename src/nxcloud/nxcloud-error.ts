@@ -61,6 +61,11 @@ export class NxCloudError extends Error {
     }
   }
 
+  /** Refused here before any attempt went out: the breaker is open, or too many calls are under way. */
+  get refused (): boolean {
+    return this.kind === 'breaker-open' || this.kind === 'shed'
+  }
+
   /** NxCloud answered about the request or the tenant (9000, 9008, 9010): it says nothing of NxCloud's health. */
   get aboutTheRequest (): boolean {
     return this.code !== undefined && isCodeAboutTheRequest(this.code)

@@ -20,6 +20,8 @@ const ABOUT_THE_REQUEST_CODES = new Set<number>([
   UpstreamCodes.parameterException, UpstreamCodes.appkeyNotFound, UpstreamCodes.appkeyOfAnotherCustomer,
 ])
 
+const KNOWN_CODES = new Set<number>(Object.values(UpstreamCodes))
+
 // NxCloud's own word on the tenant: it does not exist, or it is another customer's.
 const ABOUT_THE_TENANT_CODES = new Set<number>([UpstreamCodes.appkeyNotFound, UpstreamCodes.appkeyOfAnotherCustomer])
 
@@ -38,4 +40,9 @@ export function isCodeAboutTheRequest (code: number): boolean {
 
 export function isCodeAboutTheTenant (code: number): boolean {
   return ABOUT_THE_TENANT_CODES.has(code)
+}
+
+/** A code NxCloud documents (the table above, or the authentication block): a bounded set, fit for a label. */
+export function isDocumentedCode (code: number): boolean {
+  return KNOWN_CODES.has(code) || isAuthenticationCode(code)
 }

@@ -1,6 +1,7 @@
 import {
   BrokenCircuitError,
   BulkheadRejectedError,
+  CircuitState,
   ConsecutiveBreaker,
   ExponentialBackoff,
   bulkhead,
@@ -29,9 +30,19 @@ const RETRY_INITIAL_DELAY_MS = 50
 const RETRY_MAX_DELAY_MS = 400
 const SHED_RETRY_AFTER_SECONDS = 1
 
+export type BreakerState = 'closed' | 'open' | 'half-open'
+
+/** How busy the protection is right now: calls running, calls waiting for a slot, the breaker. */
+export interface UpstreamLoad {
+  inFlight: number
+  queued: number
+  breaker: BreakerState
+}
+
 export interface UpstreamProtection {
   /** Runs `call` (one attempt per invocation) under the breaker, the bulkhead and the retry policy. */
   execute<T> (call: (attempt: number) => Promise<T>, budget: AbortSignal, budgetMs: number): Promise<T>
+  load (): UpstreamLoad
 }
 
 /**
@@ -59,6 +70,11 @@ export function createUpstreamProtection (options: UpstreamProtectionOptions): U
     Math.max(1, Math.ceil((openedAt + options.breakerOpenMs - Date.now()) / 1000))
 
   return {
+    load: () => ({
+      inFlight: options.maxConcurrency - limiter.executionSlots,
+      queued: options.maxQueue - limiter.queueSlots,
+      breaker: breakerStateOf(breaker.state),
+    }),
     async execute (call, budget, budgetMs) {
       try {
         let started = false
@@ -81,6 +97,12 @@ export function createUpstreamProtection (options: UpstreamProtectionOptions): U
       }
     },
   }
+}
+
+// Cockatiel's isolated state (a manual hold) is never used here; it would block like an open breaker.
+function breakerStateOf (state: CircuitState): BreakerState {
+  if (state === CircuitState.Closed) return 'closed'
+  return state === CircuitState.HalfOpen ? 'half-open' : 'open'
 }
 
 const QUEUED_TOO_LONG = new Error('the call waited for a slot past its share of the budget')

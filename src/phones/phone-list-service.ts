@@ -21,16 +21,29 @@ const CACHE_NAME = 'nxcloud-bff'
 export const CacheResults = { hit: 'HIT', miss: 'MISS', stale: 'STALE' } as const
 export type CacheResult = typeof CacheResults[keyof typeof CacheResults]
 
-// The cache lookup's trace span and what it found: a fresh list, a stale one, a remembered unknown appkey, or nothing.
+/**
+ * What one request found in the cache: a fresh list (hit), a list past its freshness served at once
+ * while one refresh replaces it (stale), nothing servable so NxCloud is asked (miss, caching off
+ * included), a remembered unknown appkey (negative), or a store that failed (error; NxCloud is asked).
+ */
+export const CACHE_LOOKUP_RESULTS = ['hit', 'miss', 'stale', 'negative', 'error'] as const
+export type CacheLookupResult = typeof CACHE_LOOKUP_RESULTS[number]
+
+/** Told as the service decides, so that metrics (and logs) read the decision, not a header. */
+export interface PhoneListEvents {
+  /** Once per request that asked the cache (the refresh route does not); on the hit path: keep it cheap. */
+  lookup (result: CacheLookupResult): void
+}
+
+const NO_EVENTS: PhoneListEvents = { lookup () {} }
+// The store failed to answer: the lookup goes on as if it held nothing.
+const STORE_FAILED = Symbol('store failed')
+
+// The cache lookup's trace span, with what it found (the same results the metrics count).
 const CACHE_LOOKUP_SPAN = 'cache.lookup'
 const LOOKUP_RESULT = 'cache.result'
-const LOOKUP_ATTRIBUTES = {
-  hit: { [LOOKUP_RESULT]: 'hit' },
-  stale: { [LOOKUP_RESULT]: 'stale' },
-  negative: { [LOOKUP_RESULT]: 'negative' },
-  miss: { [LOOKUP_RESULT]: 'miss' },
-} as const
-type LookupResult = keyof typeof LOOKUP_ATTRIBUTES
+const LOOKUP_ATTRIBUTES = Object.fromEntries(CACHE_LOOKUP_RESULTS.map((result) => [result, { [LOOKUP_RESULT]: result }])) as
+  Record<CacheLookupResult, { [LOOKUP_RESULT]: CacheLookupResult }>
 
 export interface CachePolicy {
   ttlSeconds: number
@@ -68,6 +81,7 @@ export interface PhoneListServiceOptions {
   fillLeases: FillLeases | undefined
   policy: CachePolicy
   upstreamTimeoutMs: number
+  events?: PhoneListEvents
 }
 
 export interface PhoneListService {
@@ -94,6 +108,7 @@ interface FillOutcome {
  */
 export function createPhoneListService (options: PhoneListServiceOptions): PhoneListService {
   const { client, store, fillLeases, policy, upstreamTimeoutMs } = options
+  const events = options.events ?? NO_EVENTS
   const ttlMs = policy.ttlSeconds * 1000
   const revalidateMs = ttlMs + policy.staleWhileRevalidateSeconds * 1000
   const staleIfErrorMs = ttlMs + policy.staleIfErrorSeconds * 1000
@@ -126,7 +141,7 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
   }
 
   // The store's read, as a span saying what it found when tracing is on.
-  function lookup (appkey: string, log: FastifyBaseLogger): Promise<StoredEntry | undefined> {
+  function lookup (appkey: string, log: FastifyBaseLogger): Promise<StoredEntry | undefined | typeof STORE_FAILED> {
     if (!tracingEnabled()) return read(appkey, log)
     return inSpan(CACHE_LOOKUP_SPAN, undefined, async () => {
       const entry = await read(appkey, log)
@@ -135,19 +150,20 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
     })
   }
 
-  function lookupResultOf (entry: StoredEntry | undefined, nowMs: number): LookupResult {
+  function lookupResultOf (entry: StoredEntry | undefined | typeof STORE_FAILED, nowMs: number): CacheLookupResult {
+    if (entry === STORE_FAILED) return 'error'
     if (entry === undefined) return 'miss'
     if (entry.kind === 'unknown-tenant') return isFresh(entry, nowMs) ? 'negative' : 'miss'
     return isFresh(entry, nowMs) ? 'hit' : 'stale'
   }
 
-  async function read (appkey: string, log: FastifyBaseLogger): Promise<StoredEntry | undefined> {
+  async function read (appkey: string, log: FastifyBaseLogger): Promise<StoredEntry | undefined | typeof STORE_FAILED> {
     if (store === undefined) return undefined
     try {
       return await store.get(appkey)
     } catch (error) {
       logCacheFailure(log, 'get', error)
-      return undefined
+      return STORE_FAILED
     }
   }
 
@@ -195,7 +211,7 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
     while (Date.now() < deadline) {
       await sleep(PEER_FILL_POLL_MS)
       const entry = await read(appkey, log)
-      if (entry !== undefined && isFresh(entry, Date.now())) return entry
+      if (entry !== undefined && entry !== STORE_FAILED && isFresh(entry, Date.now())) return entry
       // The peer failed (failures are not cached) or its lease lapsed: stop waiting and ask ourselves.
       const peerStillFilling = await leases.isHeld(appkey).catch(() => false)
       if (!peerStillFilling) return undefined
@@ -252,28 +268,42 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
       const nowMs = Date.now()
       const ageMs = ageMsOf(entry, nowMs)
       if (ageMs < ttlMs) {
+        events.lookup('hit')
         recordInstantSpan(CACHE_LOOKUP_SPAN, LOOKUP_ATTRIBUTES.hit)
         return answerOf(entry, CacheResults.hit, 'hit', nowMs)
       }
       if (ageMs >= revalidateMs) return undefined
+      events.lookup('stale')
       recordInstantSpan(CACHE_LOOKUP_SPAN, LOOKUP_ATTRIBUTES.stale)
       refreshInBackground(appkey, log)
       return answerOf(entry, CacheResults.stale, 'hit; detail=stale-while-revalidate', nowMs)
     },
     async answer (appkey, log) {
       const entry = await lookup(appkey, log)
-      const nowMs = Date.now()
-      if (entry?.kind === 'unknown-tenant') {
-        if (isFresh(entry, nowMs)) return unknownTenantOutcome(entry, 'hit; detail=negative', CacheResults.hit)
+      if (entry === STORE_FAILED) {
+        events.lookup('error')
         return await forward(appkey, log, undefined)
       }
-      if (entry === undefined) return await forward(appkey, log, undefined)
+      const nowMs = Date.now()
+      if (entry?.kind === 'unknown-tenant' && isFresh(entry, nowMs)) {
+        events.lookup('negative')
+        return unknownTenantOutcome(entry, 'hit; detail=negative', CacheResults.hit)
+      }
+      if (entry === undefined || entry.kind === 'unknown-tenant') {
+        events.lookup('miss')
+        return await forward(appkey, log, undefined)
+      }
       const ageMs = ageMsOf(entry, nowMs)
-      if (ageMs < ttlMs) return answerOf(entry, CacheResults.hit, 'hit', nowMs)
+      if (ageMs < ttlMs) {
+        events.lookup('hit')
+        return answerOf(entry, CacheResults.hit, 'hit', nowMs)
+      }
       if (ageMs < revalidateMs) {
+        events.lookup('stale')
         refreshInBackground(appkey, log)
         return answerOf(entry, CacheResults.stale, 'hit; detail=stale-while-revalidate', nowMs)
       }
+      events.lookup('miss')
       return await forward(appkey, log, entry)
     },
     async refresh (appkey, log) {

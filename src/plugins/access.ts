@@ -11,6 +11,7 @@ import {
 } from '../auth/caller.js'
 import { createJwtVerifier, type JwtVerifier, type JwtVerifierOptions } from '../auth/jwt-verifier.js'
 import { ProblemError } from '../errors/problem-error.js'
+import type { Metrics } from '../metrics/metrics.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -60,7 +61,7 @@ export const accessPlugin = fp<AccessPluginOptions>(async function access (app, 
     app.log.warn('AUTH_DISABLED=true: every tenant is readable by anyone who can reach this service')
     return
   }
-  const authenticator = createAuthenticator(options, app.log)
+  const authenticator = createAuthenticator(options, app.log, app.metrics)
   app.addHook('onClose', async () => { authenticator.close() })
 
   app.addHook('onRoute', (route) => {
@@ -68,7 +69,7 @@ export const accessPlugin = fp<AccessPluginOptions>(async function access (app, 
     if (access === undefined) return
     route.onRequest = [guardHook(authenticator, access, app.afterAuthentication), ...hooksOf(route.onRequest)]
   })
-}, { name: 'access' })
+}, { name: 'access', dependencies: ['metrics'] })
 
 function hooksOf<Hook> (hooks: Hook | Hook[] | undefined): Hook[] {
   if (hooks === undefined) return []
@@ -81,11 +82,12 @@ interface Authenticator {
   challenge (failure: AuthenticationFailure | undefined): string
   /** While tokens cannot be verified: seconds until the identity provider's keys are fetched again. */
   retryAfterSeconds (): number
-  logFailure (request: FastifyRequest, failure: AuthenticationFailure): void
+  /** Logs the failure (bounded) and counts it in the metrics. */
+  reportFailure (request: FastifyRequest, failure: AuthenticationFailure): void
   close (): void
 }
 
-function createAuthenticator (options: AccessPluginOptions, log: FastifyBaseLogger): Authenticator {
+function createAuthenticator (options: AccessPluginOptions, log: FastifyBaseLogger, metrics: Metrics): Authenticator {
   const apiKeys: ApiKeyRegistry | undefined = options.apiKeys === undefined
     ? undefined
     : createApiKeyRegistry({ ...options.apiKeys, log })
@@ -113,7 +115,10 @@ function createAuthenticator (options: AccessPluginOptions, log: FastifyBaseLogg
       return challenges.join(', ')
     },
     retryAfterSeconds: () => jwt?.secondsUntilNextFetch() ?? 1,
-    logFailure: (request, failure) => { logFailure(request, failure) },
+    reportFailure: (request, failure) => {
+      metrics.authenticationFailed(failure.reason)
+      logFailure(request, failure)
+    },
     close: () => { apiKeys?.close() },
   }
 }
@@ -189,7 +194,7 @@ function authorize (authenticator: Authenticator, access: RouteAccess, request: 
   if (caller === undefined) {
     const failure = request.authenticationFailure ??
       new AuthenticationFailure('missing-credentials', undefined, 'This operation needs credentials')
-    authenticator.logFailure(request, failure)
+    authenticator.reportFailure(request, failure)
     reply.header('www-authenticate', authenticator.challenge(failure))
     return new ProblemError('unauthenticated', failure.detail)
   }

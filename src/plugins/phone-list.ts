@@ -31,15 +31,17 @@ interface Storage {
 
 /** Wires the NxCloud client, the store chosen by the configuration and the service that joins them. */
 export const phoneListPlugin = fp<PhoneListPluginOptions>(async function phoneList (app, options) {
-  const client = createNxCloudClient(options.nxcloud)
+  const client = createNxCloudClient({ ...options.nxcloud, observer: app.metrics.nxcloudCalls })
   app.addHook('onClose', async () => { await client.close() })
+  app.metrics.readUpstreamLoadFrom(() => client.load())
   app.decorate('phoneListService', createPhoneListService({
     client,
     ...await chooseStorage(app, options),
     policy: options.cachePolicy,
     upstreamTimeoutMs: options.nxcloud.timeoutMs,
+    events: app.metrics.phoneListEvents,
   }))
-}, { name: 'phone-list', dependencies: ['redis'] })
+}, { name: 'phone-list', dependencies: ['redis', 'metrics'] })
 
 // The one place that picks the storage, as @fastify/rate-limit picks its store.
 async function chooseStorage (app: FastifyInstance, options: PhoneListPluginOptions): Promise<Storage> {

@@ -25,10 +25,11 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(async function rateLim
     timeWindow: options.windowMs,
     keyGenerator: rateLimitKeyOf,
     store: createRateLimitStore({ redis: app.redis, keyPrefix: options.keyPrefix, maxTrackedLocally: MAX_TRACKED_CLIENTS }),
+    onExceeded: (request) => { app.metrics.rateLimited(request.caller === undefined ? 'address' : 'caller') },
     errorResponseBuilder: (_request, context) =>
       new ProblemError('rateLimited', `Rate limit of ${context.max} requests exceeded; retry in ${context.after}`),
   })
-}, { name: 'rate-limit', dependencies: ['redis', 'access'] })
+}, { name: 'rate-limit', dependencies: ['redis', 'access', 'metrics'] })
 
 function rateLimitKeyOf (request: FastifyRequest): string {
   return request.caller === undefined ? `address:${request.ip}` : `caller:${request.caller.id}`

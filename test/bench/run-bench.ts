@@ -107,6 +107,8 @@ async function startBff (name: string, simulatorUrl: string, env: Record<string,
       RATE_LIMIT_MAX: '1000000000',
       // No load balancer routes here: stopping need not wait for one to notice.
       SHUTDOWN_DRAIN_DELAY_MS: '0',
+      // The metrics listener runs, as in production, on a port of its own per server.
+      METRICS_PORT: String(await freePort()),
       ...env,
     },
   })

@@ -69,6 +69,8 @@ export async function startServerProcess (t: Test, simulator: NxCloudSimulator, 
     NXCLOUD_ALLOW_DEMO_CREDENTIALS: 'true',
     AUTH_DISABLED: 'true',
     LOG_LEVEL: 'info',
+    // Several servers run at once in the tests: none may claim the default metrics port.
+    METRICS_PORT: '0',
     ...env,
   })
   await waitFor('the server to listen', STARTUP_DEADLINE_MS, async () => {

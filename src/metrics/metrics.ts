@@ -1,0 +1,165 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Redis } from 'ioredis'
+import type { AuthenticationFailureReason } from '../auth/caller.js'
+import type { NxCloudCallObserver } from '../nxcloud/nxcloud-client.js'
+import { isDocumentedCode } from '../nxcloud/upstream-codes.js'
+import type { BreakerState, UpstreamLoad } from '../nxcloud/upstream-protection.js'
+import { CACHE_LOOKUP_RESULTS, type CacheLookupResult, type PhoneListEvents } from '../phones/phone-list-service.js'
+import { RequestDurationHistogram } from './request-duration-histogram.js'
+
+const PREFIX = 'nxcloud_bff_'
+// Requests no route matched (404, 405): one label value, whatever path was asked for.
+const UNMATCHED_ROUTE = 'unmatched'
+// Methods beyond these are one label value, so a client cannot invent series.
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+const OTHER_METHOD = 'OTHER'
+// NxCloud answered no code (a transport failure, a refused call), or one it does not document.
+const NO_CODE = 'none'
+const UNDOCUMENTED_CODE = 'other'
+// Seconds; NxCloud answers in tens of milliseconds, and a call may last NXCLOUD_TIMEOUT_MS.
+const UPSTREAM_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+const BREAKER_STATE_VALUES: Record<BreakerState, number> = { closed: 0, open: 1, 'half-open': 2 }
+
+/** How a request was limited: by its caller's id, or by its address (no valid credentials). */
+export type RateLimitedReason = 'caller' | 'address'
+const RATE_LIMITED_REASONS: readonly RateLimitedReason[] = ['caller', 'address']
+
+export interface MetricsOptions {
+  /** The shared Redis connection, when there is one: its state is a gauge. */
+  redis: Redis | undefined
+}
+
+/**
+ * The service's Prometheus series. Label values come from bounded sets only (route patterns, known
+ * methods, NxCloud's documented codes, fixed reasons): never an appkey, a caller id or a path.
+ */
+export interface Metrics {
+  /** What a scrape answers: this app's series and the process's. */
+  readonly registry: Registry
+  /** One completed request; called once per request where the access log line is written. */
+  observeRequest (request: FastifyRequest, reply: FastifyReply): void
+  /** The phone-list service's cache lookups. */
+  readonly phoneListEvents: PhoneListEvents
+  /** The NxCloud client's calls. */
+  readonly nxcloudCalls: NxCloudCallObserver
+  rateLimited (reason: RateLimitedReason): void
+  authenticationFailed (reason: AuthenticationFailureReason): void
+  /** Where the upstream gauges (in flight, queued, breaker) are read at scrape time. */
+  readUpstreamLoadFrom (read: () => UpstreamLoad): void
+}
+
+export function createMetrics (options: MetricsOptions): Metrics {
+  const registry = new Registry()
+  const registers = [registry]
+
+  const requestDurations = new RequestDurationHistogram(`${PREFIX}http_request_duration_seconds`,
+    'Time from a request\'s arrival to its answer, by route pattern, method and status.')
+  // prom-client's registry reads any metric through get(); this one keeps its own tallies (see its file).
+  registry.registerMetric(requestDurations as unknown as Metric)
+
+  const phoneListEvents = createLookupCounter(registry)
+
+  const upstreamCalls = new Counter({
+    name: `${PREFIX}upstream_calls_total`,
+    help: 'NxCloud calls: each attempt that went out, by outcome and NxCloud code; calls refused before any attempt (breaker-open, shed) with code "none".',
+    labelNames: ['outcome', 'code'] as const,
+    registers,
+  })
+  const upstreamDurations = new Histogram({
+    name: `${PREFIX}upstream_call_duration_seconds`,
+    help: 'Duration of each attempt that went out to NxCloud, by outcome.',
+    labelNames: ['outcome'] as const,
+    buckets: UPSTREAM_DURATION_BUCKETS,
+    registers,
+  })
+  let readUpstreamLoad: (() => UpstreamLoad) | undefined
+  const upstreamGauge = (name: string, help: string, valueOf: (load: UpstreamLoad) => number) => new Gauge({
+    name: `${PREFIX}${name}`,
+    help,
+    registers,
+    collect () { if (readUpstreamLoad !== undefined) this.set(valueOf(readUpstreamLoad())) },
+  })
+  upstreamGauge('upstream_calls_in_flight', 'NxCloud calls running now (at most NXCLOUD_MAX_CONCURRENCY).', (load) => load.inFlight)
+  upstreamGauge('upstream_calls_queued', 'NxCloud calls waiting for a slot (at most NXCLOUD_MAX_QUEUE).', (load) => load.queued)
+  upstreamGauge('upstream_breaker_state', 'The NxCloud circuit breaker: 0 closed, 1 open, 2 half-open.',
+    (load) => BREAKER_STATE_VALUES[load.breaker])
+
+  const { redis } = options
+  if (redis !== undefined) {
+    registry.registerMetric(new Gauge({
+      name: `${PREFIX}redis_up`,
+      help: '1 while the Redis connection is ready, 0 while it is not (the service then runs on in-process state).',
+      registers: [],
+      collect () { this.set(redis.status === 'ready' ? 1 : 0) },
+    }))
+  }
+
+  const rateLimited = new Counter({
+    name: `${PREFIX}rate_limited_total`,
+    help: 'Requests refused with 429, by what the limit counted: the caller, or the address (no valid credentials).',
+    labelNames: ['reason'] as const,
+    registers,
+  })
+  for (const reason of RATE_LIMITED_REASONS) rateLimited.inc({ reason }, 0)
+  const authenticationFailures = new Counter({
+    name: `${PREFIX}authentication_failures_total`,
+    help: 'Requests refused with 401, by reason (missing-credentials, unknown-api-key, expired, ...).',
+    labelNames: ['reason'] as const,
+    registers,
+  })
+
+  return {
+    registry: Registry.merge([processRegistry(), registry]),
+    observeRequest (request, reply) {
+      const method = KNOWN_METHODS.has(request.method) ? request.method : OTHER_METHOD
+      requestDurations.observe(request.routeOptions.url ?? UNMATCHED_ROUTE, method, reply.statusCode, reply.elapsedTime / 1000)
+    },
+    phoneListEvents,
+    nxcloudCalls: {
+      call (outcome, code, seconds) {
+        upstreamCalls.inc({ outcome, code: codeLabelOf(code) })
+        if (seconds !== undefined) upstreamDurations.observe({ outcome }, seconds)
+      },
+    },
+    rateLimited: (reason) => { rateLimited.inc({ reason }) },
+    authenticationFailed: (reason) => { authenticationFailures.inc({ reason }) },
+    readUpstreamLoadFrom: (read) => { readUpstreamLoad = read },
+  }
+}
+
+/**
+ * Counted on the cache-hit path: a lookup costs one property increment, and the tallies are handed
+ * to prom-client when it is scraped (its labelled `inc` hashes the labels on every call).
+ */
+function createLookupCounter (registry: Registry): PhoneListEvents {
+  const tallies = Object.fromEntries(CACHE_LOOKUP_RESULTS.map((result) => [result, 0])) as Record<CacheLookupResult, number>
+  registry.registerMetric(new Counter({
+    name: `${PREFIX}cache_lookups_total`,
+    help: 'Requests that asked the phone-list cache, by result: hit, stale (served while refreshed), miss, negative (a remembered unknown appkey), error (the store failed).',
+    labelNames: ['result'] as const,
+    registers: [],
+    collect () {
+      this.reset()
+      for (const result of CACHE_LOOKUP_RESULTS) this.inc({ result }, tallies[result])
+    },
+  }))
+  return { lookup (result) { tallies[result]++ } }
+}
+
+function codeLabelOf (code: number | undefined): string {
+  if (code === undefined) return NO_CODE
+  return isDocumentedCode(code) ? String(code) : UNDOCUMENTED_CODE
+}
+
+// The process's own series (CPU, memory, event loop, GC) describe the process, however many apps it
+// builds (tests build many): collected once, into a registry every app's scrape includes.
+let processMetrics: Registry | undefined
+
+function processRegistry (): Registry {
+  if (processMetrics === undefined) {
+    processMetrics = new Registry()
+    collectDefaultMetrics({ register: processMetrics })
+  }
+  return processMetrics
+}
