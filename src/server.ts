@@ -5,14 +5,20 @@ import { ApiKeyFileError } from './auth/api-keys.js'
 import { ConfigError, loadConfig } from './config.js'
 import { startTracing } from './observability/start-tracing.js'
 import { listenForScrapes, type MetricsListener } from './metrics/metrics-listener.js'
+import { loadEnvFile } from './env-file.js'
+
+// Relative to the working directory, as `npm start` runs it: the project's own `.env`.
+const ENV_FILE = '.env'
 
 async function main (): Promise<void> {
+  const envFile = loadEnvFile(ENV_FILE, process.env)
   const config = loadConfig(process.env)
   // Tracing patches ioredis as it loads, so the app (and with it ioredis) is imported only after it started.
   const tracing = await startTracing(config)
   const { buildApp } = await import('./app.js')
   const app = await buildApp(config)
   let metricsListener: MetricsListener | undefined
+  if (envFile !== undefined) app.log.info({ envFile }, 'configuration: read the .env file; variables set in the environment kept their values')
 
   // Only SIGTERM, the orchestrator's signal (Kubernetes, Docker, systemd), drains: a load balancer may still
   // route here. Another signal is someone at a terminal, and after an unhandled error serving on is a risk.

@@ -1,18 +1,16 @@
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { Test } from 'tap'
 import { ConfigError, loadConfig } from '../src/config.js'
+import { spawnServer } from './server/server-process.js'
 import { DEMO_ACCESS_KEY, DEMO_ACCESS_SECRET } from './simulator/demo-tenants.js'
 
 const CREDENTIALS = { NXCLOUD_ACCESS_KEY: 'live-access-key', NXCLOUD_ACCESS_SECRET: 'live-secret-value-7f3a9c' }
 // Tests about other variables opt out of caller authentication explicitly, as an operator would have to.
 const NO_AUTH = { AUTH_DISABLED: 'true' }
 const ENV = { ...CREDENTIALS, ...NO_AUTH }
-const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url))
 const PROCESS_DEADLINE_MS = 10_000
 
 function configErrorOf (env: Record<string, string | undefined>): ConfigError {
@@ -118,24 +116,15 @@ interface ProcessResult {
 
 // The real entry point, as a container starts it, with nothing inherited but PATH.
 async function runServer (t: Test, env: Record<string, string>): Promise<ProcessResult> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: PROJECT_ROOT,
-    env: { PATH: process.env['PATH'] ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8') })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8') })
+  const { child, output } = spawnServer(t, env)
   return await new Promise((resolve, reject) => {
     const deadline = setTimeout(() => {
       child.kill('SIGKILL')
-      reject(new Error(`server did not exit within ${PROCESS_DEADLINE_MS} ms; stdout: ${stdout}; stderr: ${stderr}`))
+      reject(new Error(`server did not exit within ${PROCESS_DEADLINE_MS} ms; stdout: ${output.stdout}; stderr: ${output.stderr}`))
     }, PROCESS_DEADLINE_MS)
     child.on('close', (code, signal) => {
       clearTimeout(deadline)
-      resolve({ code, signal, stdout, stderr })
+      resolve({ code, signal, ...output })
     })
   })
 }

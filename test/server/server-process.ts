@@ -1,6 +1,9 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
@@ -11,7 +14,9 @@ import type { NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
 
 // The real entry point, as a container starts it: its own process, its own sockets, real signals.
 
-const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const SERVER_ENTRY = fileURLToPath(new URL('../../src/server.ts', import.meta.url))
+// Resolved from here: the server runs in a directory of its own, where `--import tsx` would not resolve.
+const TSX_LOADER = import.meta.resolve('tsx')
 const POLL_INTERVAL_MS = 25
 // A healthy start takes 2–4 s (tsx compiles on the fly); the rest is room for a machine busy with other tests.
 export const STARTUP_DEADLINE_MS = 20_000
@@ -42,10 +47,13 @@ export async function freePort (): Promise<number> {
   return port
 }
 
-/** Spawns `src/server.ts` with nothing inherited but PATH; killed in teardown should it still run. */
-export function spawnServer (t: Test, env: Record<string, string>): Omit<RunningServer, 'origin'> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: PROJECT_ROOT,
+/**
+ * Spawns `src/server.ts` with nothing inherited but PATH, in `cwd` (by default an empty directory, so
+ * that no developer's `.env` reaches a test); killed in teardown should it still run.
+ */
+export function spawnServer (t: Test, env: Record<string, string>, cwd = emptyDirectory(t)): Omit<RunningServer, 'origin'> {
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, SERVER_ENTRY], {
+    cwd,
     env: { PATH: process.env['PATH'] ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -54,6 +62,12 @@ export function spawnServer (t: Test, env: Record<string, string>): Omit<Running
   child.stdout.on('data', (chunk: Buffer) => { output.stdout += chunk.toString('utf8') })
   child.stderr.on('data', (chunk: Buffer) => { output.stderr += chunk.toString('utf8') })
   return { child, output }
+}
+
+function emptyDirectory (t: Test): string {
+  const directory = mkdtempSync(join(tmpdir(), 'nxcloud-bff-server-'))
+  t.teardown(() => rmSync(directory, { recursive: true, force: true }))
+  return directory
 }
 
 /** A server against the simulator on a free loopback port, answering /healthz; `env` overrides any variable. */
