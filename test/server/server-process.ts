@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessByStdio } from 'node:child_process'
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
@@ -94,7 +94,7 @@ export async function startServerProcess (t: Test, simulator: NxCloudSimulator, 
   return { child, output, origin }
 }
 
-export async function exitOf (child: ServerProcess): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
+export async function exitOf (child: ChildProcess): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
   if (child.exitCode !== null || child.signalCode !== null) return { code: child.exitCode, signal: child.signalCode }
   return await new Promise((resolve, reject) => {
     const deadline = setTimeout(() => reject(new Error('the server did not exit in time')), EXIT_DEADLINE_MS)
