@@ -92,8 +92,9 @@ async function main (): Promise<void> {
 
 async function startBff (name: string, simulatorUrl: string, env: Record<string, string>, headers: Record<string, string>): Promise<Target> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['dist/server.js'], {
-    cwd: repoRoot,
+  const child = spawn(process.execPath, [join(repoRoot, 'dist/server.js')], {
+    // Not the project directory: a developer's .env there would change what is measured.
+    cwd: tmpdir(),
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
       PATH: process.env['PATH'] ?? '',
