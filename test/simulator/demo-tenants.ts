@@ -89,3 +89,32 @@ export const DEMO_TENANTS: Readonly<Record<string, DemoTenant>> = {
   'demo-empty': { owner: 'self', phones: null },
   'demo-other': { owner: 'other', phones: DEMO_OTHER_PHONES },
 }
+
+const GENERATED_TENANT_PREFIX = 'bench-tenant-'
+const GENERATED_TENANT = /^bench-tenant-(\d{1,9})$/
+const GENERATED_NUMBER_DIGITS = 9
+
+/** The appkey of the n-th generated tenant (see `generatedTenant`). */
+export function generatedTenantAppkey (n: number): string {
+  return `${GENERATED_TENANT_PREFIX}${n}`
+}
+
+/**
+ * `bench-tenant-<n>` (n: 1–9 digits) is a tenant of its own whose two phones are demo-shop's with numbers
+ * and names made from n, so that a load test can fill a cache with as many distinct, realistic lists as it
+ * needs; any other appkey is not a generated tenant.
+ */
+export function generatedTenant (appkey: string): DemoTenant | undefined {
+  const n = GENERATED_TENANT.exec(appkey)?.[1]
+  if (n === undefined) return undefined
+  const digits = n.padStart(GENERATED_NUMBER_DIGITS, '0')
+  const [first, second] = DEMO_SHOP_PHONES as [UpstreamPhone, UpstreamPhone]
+  const names = { verified_name: `Bench Tenant ${n}`, waba_id: `3${digits}`, waba_name: `BENCH TENANT ${n}` }
+  return {
+    owner: 'self',
+    phones: [
+      { ...first, ...names, display_phone_number: `+1 555 ${digits}` },
+      { ...second, ...names, display_phone_number: `+44 20 ${digits}` },
+    ],
+  }
+}

@@ -3,7 +3,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { Agent, Client, request } from 'undici'
 import type { Dispatcher } from 'undici'
-import { DEMO_ACCESS_KEY, DEMO_ACCESS_SECRET, DEMO_TENANTS } from './demo-tenants.js'
+import { DEMO_ACCESS_KEY, DEMO_ACCESS_SECRET, DEMO_TENANTS, generatedTenantAppkey } from './demo-tenants.js'
 import { startNxCloudSimulator } from './nxcloud-simulator.js'
 import type { NxCloudSimulator } from './nxcloud-simulator.js'
 
@@ -11,6 +11,9 @@ const PHONE_LIST_PATH = '/api/wa/integrator/embedded/register/phoneList'
 const STALE_AGE_MS = 70_000
 const SLOW_DELAY_MS = 150
 const CLIENT_GIVE_UP_MS = 30
+const FIXED_LATENCY_MS = 120
+// Node may fire a timer up to a millisecond before its due time (its clock counts whole milliseconds).
+const TIMER_EARLINESS_MS = 5
 
 interface SignInput {
   accessKey: string
@@ -293,6 +296,32 @@ t.test('fault-injection appkeys', async (t) => {
       t.equal(await codeOf(t, simulator, { appkey }), 9008, appkey)
     }
   })
+})
+
+t.test('bench-tenant-<n> appkeys are tenants of their own with two generated phones', async (t) => {
+  const simulator = await startDemoSimulator()
+  const first = (await callPhoneList(simulator, { appkey: generatedTenantAppkey(42) })).json()
+  const second = (await callPhoneList(simulator, { appkey: generatedTenantAppkey(43) })).json()
+  t.equal(first.code, 0)
+  t.match(first.data, [
+    { display_phone_number: '+1 555 000000042', verified_name: 'Bench Tenant 42', waba_name: 'BENCH TENANT 42' },
+    { display_phone_number: '+44 20 000000042' },
+  ])
+  t.same(second.data, JSON.parse(JSON.stringify(first.data).replaceAll('42', '43')), 'each tenant its own list')
+  t.equal(await codeOf(t, simulator, { appkey: generatedTenantAppkey(42), secret: 'wrong-secret' }), 1003, 'still signed')
+  for (const appkey of ['bench-tenant-', 'bench-tenant-x', 'bench-tenant-1234567890', 'bench-tenant-1-']) {
+    t.equal(await codeOf(t, simulator, { appkey }), 9008, `${appkey} is unknown`)
+  }
+})
+
+t.test('latencyMs delays every phoneList answer, success or refusal', async (t) => {
+  const simulator = await startNxCloudSimulator({ accessKey: DEMO_ACCESS_KEY, accessSecret: DEMO_ACCESS_SECRET, latencyMs: FIXED_LATENCY_MS })
+  t.teardown(() => simulator.close())
+  for (const call of [{}, { appkey: 'no-such-app' }, { secret: 'wrong-secret' }]) {
+    const startedAt = Date.now()
+    const code = await codeOf(t, simulator, call)
+    t.ok(Date.now() - startedAt >= FIXED_LATENCY_MS - TIMER_EARLINESS_MS, `code ${String(code)} waited`)
+  }
 })
 
 t.test('keeps connections alive across outcomes', async (t) => {

@@ -1,13 +1,14 @@
 // NxCloud phoneList simulator for tests, local development and benchmarks.
 // It verifies requests the way the upstream documents it (see shared/nxcloud/signing.md) and
-// offers fault-injection appkeys (sim-*) so every upstream failure can be triggered on demand.
+// offers fault-injection appkeys (sim-*) so every upstream failure can be triggered on demand, generated
+// tenants (bench-tenant-<n>) for load tests, and a fixed latency on every answer (latencyMs).
 // Production code must never import this file.
 
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { DEMO_TENANTS } from './demo-tenants.js'
+import { DEMO_TENANTS, generatedTenant } from './demo-tenants.js'
 import type { DemoTenant, UpstreamPhone } from './demo-tenants.js'
 
 export interface SimulatorOptions {
@@ -17,6 +18,8 @@ export interface SimulatorOptions {
   port?: number
   tenants?: Record<string, DemoTenant>
   clockSkewMs?: number
+  /** Every phoneList answer waits this long first, as a distant upstream would (0, the default: at once). */
+  latencyMs?: number
 }
 
 export interface NxCloudSimulator {
@@ -108,7 +111,7 @@ interface SignedHeaders {
 }
 
 interface SimulatorState {
-  readonly options: Required<Pick<SimulatorOptions, 'accessKey' | 'accessSecret' | 'clockSkewMs'>>
+  readonly options: Required<Pick<SimulatorOptions, 'accessKey' | 'accessSecret' | 'clockSkewMs' | 'latencyMs'>>
   readonly tenants: Readonly<Record<string, DemoTenant>>
   readonly pendingDelays: Set<NodeJS.Timeout>
   readonly substitutes: ReadonlyMap<string, string>
@@ -140,6 +143,7 @@ export async function startNxCloudSimulator (options: SimulatorOptions): Promise
       accessKey: options.accessKey,
       accessSecret: options.accessSecret,
       clockSkewMs: options.clockSkewMs ?? 0,
+      latencyMs: Math.min(Math.max(options.latencyMs ?? 0, 0), MAX_SIMULATED_DELAY_MS),
     },
     tenants: options.tenants ?? DEMO_TENANTS,
     pendingDelays,
@@ -188,8 +192,14 @@ async function handleRequest (state: SimulatorState, req: IncomingMessage, res: 
   const body = await readBody(req)
   if (!isPhoneList) {
     answerEnvelope(res, CODE.requestFailed, HTTP_NOT_FOUND, 'Not found')
-    return
+  } else if (state.options.latencyMs > 0) {
+    answerLater(state, res, state.options.latencyMs, () => { answerPhoneList(state, req, res, body) })
+  } else {
+    answerPhoneList(state, req, res, body)
   }
+}
+
+function answerPhoneList (state: SimulatorState, req: IncomingMessage, res: ServerResponse, body: string | undefined): void {
   if (body === undefined) {
     answerEnvelope(res, CODE.requestFailed, HTTP_PAYLOAD_TOO_LARGE, 'Request body too large')
     return
@@ -293,7 +303,7 @@ function readAppkey (rawBody: string): string | undefined {
 
 function answerForAppkey (state: SimulatorState, req: IncomingMessage, res: ServerResponse, appkey: string): void {
   if (answerFault(state, req, res, appkey)) return
-  const tenant = Object.hasOwn(state.tenants, appkey) ? state.tenants[appkey] : undefined
+  const tenant = Object.hasOwn(state.tenants, appkey) ? state.tenants[appkey] : generatedTenant(appkey)
   if (tenant === undefined) {
     answerEnvelope(res, CODE.appkeyNotFound)
   } else if (tenant.owner === 'other') {
@@ -340,9 +350,13 @@ function answerFault (state: SimulatorState, req: IncomingMessage, res: ServerRe
 
 function answerSlowly (state: SimulatorState, res: ServerResponse, delayMs: number): void {
   const phones = state.tenants[SLOW_ANSWER_TENANT]?.phones ?? DEMO_TENANTS[SLOW_ANSWER_TENANT]?.phones ?? null
+  answerLater(state, res, delayMs, () => { answerPhones(res, phones) })
+}
+
+function answerLater (state: SimulatorState, res: ServerResponse, delayMs: number, answer: () => void): void {
   const delay = setTimeout(() => {
     state.pendingDelays.delete(delay)
-    answerPhones(res, phones)
+    answer()
   }, delayMs)
   state.pendingDelays.add(delay)
   // 'close' also fires after a normal answer; clearing a finished timer is harmless
