@@ -1,251 +1,97 @@
 /**
- * `npm run bench`: the cache-hit path of the compiled BFF, with its production defaults, against a bare
- * Fastify route returning the same payload, loaded alternately in the same run with autocannon.
+ * `npm run bench -- [--rounds N] [--duration S] [--tenants N] [--json FILE] [--quick]`: what the performance
+ * decision (issue 9) measures, against the compiled BFF with its production defaults (only the rate limit
+ * raised, so that one load generator is not refused, and no drain delay on stop). Each server is a child
+ * process; the load generators run here.
  *
- * Tunables: BENCH_DURATION_S (10), BENCH_WARMUP_S (3), BENCH_CONNECTIONS (50), BENCH_ROUNDS (3),
- * BENCH_REDIS_URL (unset: the Redis-backed row is measured when redis://127.0.0.1:6379 answers).
+ * 1. Hit rows (hit-rows.ts): the bare route, the BFF hit with an API key, with a repeated JWT, in Redis mode.
+ * 2. Miss row (miss-row.ts): every request a new tenant, the upstream answering after 20 ms.
+ * 3. Memory row (memory-row.ts): RSS while a fresh BFF caches `--tenants` distinct tenants, and after.
+ * Then one PASS/MISS line per target (bench-verdicts.ts). The Redis is BENCH_REDIS_URL if set, else a
+ * redis-server of the bench's own when one is on the PATH, else the tests' Redis at 127.0.0.1:6379.
  */
-import autocannon from 'autocannon'
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { createServer } from 'node:net'
-import { cpus, tmpdir, totalmem } from 'node:os'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { execFileSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { cpus, loadavg, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { Redis } from 'ioredis'
-import { DEMO_ACCESS_KEY, DEMO_ACCESS_SECRET } from '../simulator/demo-tenants.js'
-import { startNxCloudSimulator } from '../simulator/nxcloud-simulator.js'
-import { DEMO_API_KEY_ALL_TENANTS, DEMO_API_KEY_ENTRIES } from '../dev/demo-credentials.js'
-import { DEV_AUDIENCE, DEV_ISSUER, mintDevToken, startDevJwksServer } from '../dev/dev-identity-provider.js'
+import { CONNECTIONS, progress, startFixture } from './bench-fixture.js'
+import { BenchUsageError, parseBenchOptions, type BenchOptions } from './bench-options.js'
+import { stopAllServers } from './bench-processes.js'
+import { renderReport, type RunDescription } from './bench-report.js'
+import { FIXED_RATE_OF_BARE_SATURATION, judge, type BenchResults } from './bench-verdicts.js'
+import { measureHits } from './hit-rows.js'
+import { measureMemory } from './memory-row.js'
+import { measureMiss } from './miss-row.js'
 
-const DURATION_S = Number(process.env['BENCH_DURATION_S'] ?? 10)
-const WARMUP_S = Number(process.env['BENCH_WARMUP_S'] ?? 3)
-const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 50)
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3)
-const REDIS_URL = process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379'
-const TENANT_PATH = '/tenants/demo-shop/phones'
-const TARGET_EFFICIENCY = 0.8
-// Linux's USER_HZ, the unit of utime/stime in /proc/<pid>/stat, is 100 on every mainstream kernel.
-const CLOCK_TICKS_PER_SECOND = 100
-const BASELINE = 'baseline (bare Fastify)'
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const USAGE = 'usage: npm run bench -- [--rounds N] [--duration S] [--tenants N] [--json FILE] [--quick]'
+const EXIT_INVALID_RUN = 1
+const EXIT_USAGE = 2
+const EXIT_INTERRUPTED = 130
 
-interface Target {
-  name: string
-  url: string
-  process: ChildProcess
-  /** The credentials a caller of this target sends (none for the bare baseline). */
-  headers: Record<string, string>
-}
-
-interface Measurement {
-  target: string
-  round: number
-  requestsPerSecond: number
-  /** CPU time (user + system) the server process spent per answered request. */
-  cpuMicrosPerRequest: number
-  p50Ms: number
-  p99Ms: number
-  non2xx: number
-  errors: number
-}
-
-async function main (): Promise<void> {
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: repoRoot, stdio: 'inherit' })
-  const simulator = await startNxCloudSimulator({ accessKey: DEMO_ACCESS_KEY, accessSecret: DEMO_ACCESS_SECRET })
-  const jwks = await startDevJwksServer(0)
-  const keysDir = mkdtempSync(join(tmpdir(), 'nxcloud-bff-bench-'))
-  const apiKeysFile = join(keysDir, 'api-keys.json')
-  writeFileSync(apiKeysFile, JSON.stringify(DEMO_API_KEY_ENTRIES))
-  const access = { API_KEYS_FILE: apiKeysFile, JWT_JWKS_URL: jwks.url, JWT_ISSUER: DEV_ISSUER, JWT_AUDIENCE: DEV_AUDIENCE }
-  const apiKey = { 'x-api-key': DEMO_API_KEY_ALL_TENANTS }
-  const bearer = { authorization: `Bearer ${await mintDevToken({ sub: 'bench', appkeys: '*', scope: 'phones:read', ttlSeconds: 3600 })}` }
-  const targets: Target[] = []
+async function main (options: BenchOptions): Promise<void> {
+  const run = describeRun(options)
+  process.stdout.write(`${run.machine}\n${run.method}\n`)
+  // `npm test` checks the types; the bench only needs the JavaScript, which is the same without the check.
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--noCheck'], { cwd: REPO_ROOT, stdio: 'inherit' })
+  progress('built dist/')
+  const fixture = await startFixture()
   try {
-    const bff = await startBff('bff hit, API key (defaults)', simulator.url, access, apiKey)
-    targets.push(bff)
-    const payload = await warmCache(bff)
-    targets.push(await startBff('bff hit, repeated JWT (defaults)', simulator.url, access, bearer))
-    await warmCache(targets[1]!)
-    targets.push(await startBaseline(BASELINE, payload, false))
-    targets.push(await startBaseline('bare Fastify + its request logging', payload, true))
-    if (await redisAnswers(REDIS_URL)) {
-      const prefix = `nxcloud-bff-bench:${process.pid}:`
-      const withRedis = await startBff('bff hit, Redis cache, API key', simulator.url, { ...access, REDIS_URL, CACHE_KEY_PREFIX: prefix }, apiKey)
-      targets.push(withRedis)
-      await warmCache(withRedis)
+    const hits = await measureHits(options, fixture)
+    const miss = await measureMiss(options, fixture)
+    const memory = await measureMemory(options, fixture)
+    const results: BenchResults = {
+      fixedRatePerSecond: hits.fixedRatePerSecond,
+      hits: hits.hits,
+      redisCommands: hits.redisCommands,
+      miss: miss.row,
+      memory,
     }
-    const measurements: Measurement[] = []
-    for (let round = 1; round <= ROUNDS; round++) {
-      for (const target of targets) measurements.push(await measure(target, round))
+    const verdicts = judge(results)
+    process.stdout.write(`\n${renderReport(run, results, verdicts)}`)
+    if (options.jsonFile !== undefined) {
+      const rounds = { saturation: hits.saturation, fixedRate: hits.fixedRate, miss: miss.rounds }
+      writeFileSync(options.jsonFile, `${JSON.stringify({ date: new Date().toISOString(), ...run, options, results, verdicts, rounds }, null, 2)}\n`)
     }
-    report(measurements, targets.map((target) => target.name), simulator.calls)
+    flagInvalidRuns(results)
   } finally {
-    await Promise.all(targets.map((target) => stop(target.process)))
-    await simulator.close()
-    await jwks.close()
-    rmSync(keysDir, { recursive: true, force: true })
+    await stopAllServers()
+    await fixture.close()
   }
 }
 
-async function startBff (name: string, simulatorUrl: string, env: Record<string, string>, headers: Record<string, string>): Promise<Target> {
-  const port = await freePort()
-  const child = spawn(process.execPath, [join(repoRoot, 'dist/server.js')], {
-    // Not the project directory: a developer's .env there would change what is measured.
-    cwd: tmpdir(),
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      NXCLOUD_BASE_URL: simulatorUrl,
-      NXCLOUD_ACCESS_KEY: DEMO_ACCESS_KEY,
-      NXCLOUD_ACCESS_SECRET: DEMO_ACCESS_SECRET,
-      NXCLOUD_ALLOW_DEMO_CREDENTIALS: 'true',
-      // One load generator is one client: the limiter still runs on every request, but must not refuse it.
-      RATE_LIMIT_MAX: '1000000000',
-      // No load balancer routes here: stopping need not wait for one to notice.
-      SHUTDOWN_DRAIN_DELAY_MS: '0',
-      // The metrics listener runs, as in production, on a port of its own per server.
-      METRICS_PORT: String(await freePort()),
-      ...env,
-    },
-  })
-  const url = `http://127.0.0.1:${port}`
-  await waitForHealth(url)
-  return { name, url, process: child, headers }
-}
-
-async function startBaseline (name: string, payload: string, logRequests: boolean): Promise<Target> {
-  const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/bench/bare-fastify.ts'], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { PATH: process.env['PATH'] ?? '', PORT: String(port), BENCH_PAYLOAD: payload, BENCH_LOG_REQUESTS: String(logRequests) },
-  })
-  const url = `http://127.0.0.1:${port}`
-  await waitForHealth(url, TENANT_PATH)
-  return { name, url, process: child, headers: {} }
-}
-
-async function warmCache (target: Target): Promise<string> {
-  const first = await fetch(target.url + TENANT_PATH, { headers: target.headers })
-  const payload = await first.text()
-  const second = await fetch(target.url + TENANT_PATH, { headers: target.headers })
-  await second.arrayBuffer()
-  if (first.status !== 200 || second.headers.get('x-cache') !== 'HIT') {
-    throw new Error(`cache did not warm at ${target.url}: ${first.status} ${String(second.headers.get('x-cache'))}`)
-  }
-  return payload
-}
-
-// utime + stime of a process, from /proc (Linux), in microseconds.
-function cpuMicrosOf (child: ChildProcess): number {
-  const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  const ticks = Number(fields[11]) + Number(fields[12])
-  return ticks * (1e6 / CLOCK_TICKS_PER_SECOND)
-}
-
-async function measure (target: Target, round: number): Promise<Measurement> {
-  const options = { url: target.url + TENANT_PATH, connections: CONNECTIONS, pipelining: 1, headers: target.headers }
-  await autocannon({ ...options, duration: WARMUP_S })
-  const cpuBefore = cpuMicrosOf(target.process)
-  const result = await autocannon({ ...options, duration: DURATION_S })
-  const cpuMicros = cpuMicrosOf(target.process) - cpuBefore
-  const measurement = {
-    target: target.name,
-    round,
-    requestsPerSecond: result.requests.average,
-    cpuMicrosPerRequest: cpuMicros / Math.max(1, result.requests.total),
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors,
-  }
-  process.stdout.write(`round ${round}: ${target.name}: ${Math.round(measurement.requestsPerSecond)} req/s, ${measurement.cpuMicrosPerRequest.toFixed(1)} CPU µs/req\n`)
-  return measurement
-}
-
-function median (values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
-}
-
-// The machine is shared and noisy: requests/s moves with whatever else runs, CPU time per request much
-// less. Efficiency is the bare route's CPU per request over the target's (1.0: costs what Fastify costs).
-function report (measurements: Measurement[], names: string[], upstreamCalls: number): void {
-  const of = (name: string) => measurements.filter((m) => m.target === name)
-  const cpu = (name: string) => median(of(name).map((m) => m.cpuMicrosPerRequest))
-  const baselineCpu = cpu(BASELINE)
-  const rows = names.map((name) => {
-    const runs = of(name)
-    return {
-      target: name,
-      'CPU µs/req': Number(cpu(name).toFixed(1)),
-      efficiency: Number((baselineCpu / cpu(name)).toFixed(2)),
-      'req/s': Math.round(median(runs.map((m) => m.requestsPerSecond))),
-      'p50 ms': median(runs.map((m) => m.p50Ms)),
-      'p99 ms': median(runs.map((m) => m.p99Ms)),
-      'non-2xx': runs.reduce((sum, m) => sum + m.non2xx, 0),
-      errors: runs.reduce((sum, m) => sum + m.errors, 0),
-    }
-  })
-  process.stdout.write(`\nmachine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}\n`)
-  process.stdout.write(`load: autocannon, ${CONNECTIONS} connections, ${DURATION_S} s per run after ${WARMUP_S} s warm-up, median of ${ROUNDS} alternating rounds\n`)
-  console.table(rows)
-  const ratio = baselineCpu / cpu(names[0] ?? '')
-  const verdict = ratio >= TARGET_EFFICIENCY ? 'meets' : 'is BELOW'
-  process.stdout.write(`cache-hit path (API key) at ${ratio.toFixed(2)} of the bare route's efficiency: ${verdict} the ${TARGET_EFFICIENCY} target; upstream calls during the run: ${upstreamCalls}\n`)
-  const jwtVersusKey = cpu(names[1] ?? '') / cpu(names[0] ?? '')
-  process.stdout.write(`a repeated JWT costs ${jwtVersusKey.toFixed(2)}x an API key per hit\n`)
-  if (rows.some((row) => row.target !== BASELINE && (row['non-2xx'] > 0 || row.errors > 0))) {
-    process.exitCode = 1
-    process.stdout.write('a target answered non-2xx or failed during the run: the figures are not a cache-hit measurement\n')
+function describeRun (options: BenchOptions): RunDescription {
+  const [oneMinuteLoad = 0] = loadavg()
+  return {
+    machine: `machine: ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, ` +
+      `Node ${process.version}, load average ${oneMinuteLoad.toFixed(2)} at the start`,
+    method: `method: ${options.rounds} alternating round(s), ${options.durationSeconds} s per run after ${options.warmupSeconds} s of warm-up; ` +
+      `saturation: autocannon, ${CONNECTIONS} connections; fixed rate: open loop at ${FIXED_RATE_OF_BARE_SATURATION} of the bare ` +
+      'route\'s saturation; CPU from /proc/<pid>/stat of the server; figures are medians over rounds',
   }
 }
 
-async function waitForHealth (url: string, path = '/healthz'): Promise<void> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    try {
-      const response = await fetch(url + path)
-      await response.arrayBuffer()
-      if (response.ok) return
-    } catch {
-      // not listening yet
-    }
-    await sleep(100)
-  }
-  throw new Error(`${url} did not come up`)
+// A refused or failed request means a row measured something else than its path (a limiter, a shed, a crash).
+function flagInvalidRuns (results: BenchResults): void {
+  const failing = [
+    ...results.hits.filter((row) => row.non2xx + row.errors > 0).map((row) => row.target),
+    ...(results.miss.non2xx + results.miss.errors > 0 ? ['miss'] : []),
+    ...(results.memory.non2xx + results.memory.errors > 0 ? ['memory'] : []),
+  ]
+  if (failing.length === 0) return
+  process.exitCode = EXIT_INVALID_RUN
+  process.stdout.write(`INVALID: non-2xx answers or errors in ${failing.join(', ')}: those figures do not measure the path they name\n`)
 }
 
-async function freePort (): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
-}
+// Leaving through process.exit runs the 'exit' hook of bench-processes.ts, which stops every server.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => process.exit(EXIT_INTERRUPTED))
 
-async function redisAnswers (url: string): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 500, retryStrategy: () => null })
-  try {
-    await redis.connect()
-    return (await redis.ping()) === 'PONG'
-  } catch {
-    return false
-  } finally {
-    redis.disconnect()
-  }
+let options: BenchOptions | undefined
+try {
+  options = parseBenchOptions(process.argv.slice(2))
+} catch (error) {
+  if (!(error instanceof BenchUsageError)) throw error
+  process.stderr.write(`${error.message}\n${USAGE}\n`)
+  process.exitCode = EXIT_USAGE
 }
-
-async function stop (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return
-  child.kill('SIGTERM')
-  await once(child, 'exit')
-}
-
-await main()
+if (options !== undefined) await main(options)

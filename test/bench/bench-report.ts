@@ -1,0 +1,91 @@
+/**
+ * The benchmark's printed report: the hit table, the miss row, the memory samples, then one PASS/MISS
+ * line per target. Tables are Markdown, so a run pastes into the README as it is.
+ */
+import {
+  MISS_UPSTREAM_LATENCY_MS,
+  REDIS_COMMANDS_PER_HIT_MAX,
+  type BenchResults,
+  type Verdict,
+} from './bench-verdicts.js'
+
+export interface RunDescription {
+  machine: string
+  method: string
+}
+
+export function renderReport (run: RunDescription, results: BenchResults, verdicts: Verdict[]): string {
+  return [
+    run.machine,
+    run.method,
+    '',
+    hitTable(results),
+    '',
+    redisLine(results),
+    '',
+    missTable(results),
+    '',
+    memoryTable(results),
+    '',
+    ...verdicts.map((verdict) => `${verdict.status.padEnd(4)}  ${verdict.label}: ${verdict.measured}`),
+    '',
+  ].join('\n')
+}
+
+function hitTable ({ hits, fixedRatePerSecond }: BenchResults): string {
+  const rate = `@ ${Math.round(fixedRatePerSecond)} req/s`
+  return markdownTable(
+    ['target', 'CPU µs/req', 'efficiency', 'req/s (saturation)', `p50 ms ${rate}`, `p99 ms ${rate}`, 'non-2xx', 'errors'],
+    hits.map((row) => [
+      row.target,
+      row.cpuMicrosPerRequest.toFixed(1),
+      row.efficiency.toFixed(2),
+      String(Math.round(row.requestsPerSecond)),
+      row.p50Ms.toFixed(2),
+      row.p99Ms.toFixed(2),
+      String(row.non2xx),
+      String(row.errors),
+    ])
+  )
+}
+
+function redisLine ({ redisCommands }: BenchResults): string {
+  if (redisCommands === undefined) return 'Redis: none answered, the Redis row was not measured'
+  const { redis, commands, hits, commandsPerHit, idleCommandsPerSecond, polluted, serverCpuMicrosPerHit } = redisCommands
+  const serverCpu = serverCpuMicrosPerHit === undefined ? '' : `; the Redis server's own CPU: ${serverCpuMicrosPerHit.toFixed(1)} µs per hit`
+  const line = `Redis (${redis}): ${commands} commands during the Redis row's saturation runs for ${hits} hits, ` +
+    `${commandsPerHit.toFixed(4)} per hit (INFO stats, the bench's own INFO left out); while idle: ` +
+    `${idleCommandsPerSecond.toFixed(1)} commands/s${serverCpu}`
+  if (!polluted) return line
+  return `${line}\nWARNING: other clients of this Redis (or the BFF's background) account for a quarter or more of the ` +
+    `${REDIS_COMMANDS_PER_HIT_MAX} commands per hit allowed: the count is polluted; run on a quiet Redis (BENCH_REDIS_URL)`
+}
+
+function missTable ({ miss }: BenchResults): string {
+  const heading = `miss: every request a tenant the BFF has not cached, the upstream answering after ${MISS_UPSTREAM_LATENCY_MS} ms, ` +
+    `${miss.ratePerSecond} req/s offered`
+  const table = markdownTable(['path', 'p50 ms', 'p99 ms', 'requests', 'upstream calls', 'non-2xx', 'errors'], [
+    ['upstream alone (the simulator, asked directly)', miss.upstreamP50Ms.toFixed(2), miss.upstreamP99Ms.toFixed(2), '', '', '', ''],
+    ['BFF miss', miss.p50Ms.toFixed(2), miss.p99Ms.toFixed(2), String(miss.requests), String(miss.upstreamCalls), String(miss.non2xx), String(miss.errors)],
+  ])
+  const overNominal = miss.p50Ms - MISS_UPSTREAM_LATENCY_MS
+  return `${heading}\n${table}\nBFF p50 over the upstream's p50 (median of rounds): ${miss.overheadP50Ms.toFixed(2)} ms; ` +
+    `over the nominal ${MISS_UPSTREAM_LATENCY_MS} ms: ${overNominal.toFixed(2)} ms`
+}
+
+function memoryTable ({ memory }: BenchResults): string {
+  const heading = `memory: RSS (VmRSS) of a fresh BFF with the defaults while it caches ${memory.tenants} distinct tenants, ` +
+    `then while it is asked for all of them again (non-2xx: ${memory.non2xx}, errors: ${memory.errors})`
+  const passName = ['fresh', 'first pass', 'further pass']
+  return `${heading}\n${markdownTable(['after', 'tenants', 'RSS MB'], memory.samples.map((sample) => [
+    passName[sample.pass] ?? `pass ${sample.pass}`,
+    String(sample.tenants),
+    sample.rssMb.toFixed(1),
+  ]))}`
+}
+
+export function markdownTable (headers: string[], rows: string[][]): string {
+  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)))
+  const line = (cells: string[]) => `| ${cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join(' | ')} |`
+  return [line(headers), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n')
+}

@@ -1,0 +1,202 @@
+/**
+ * What the benchmark measured, and its verdict on each target of the performance decision (issue 9).
+ * The verdicts report; nothing here is a timed assertion.
+ */
+
+export const HitRows = {
+  bare: 'bare Fastify route',
+  apiKey: 'hit, API key',
+  jwt: 'hit, repeated JWT',
+  redis: 'hit, Redis mode',
+} as const
+export type HitRowName = typeof HitRows[keyof typeof HitRows]
+
+export const HIT_EFFICIENCY_MIN = 0.85
+// CPU per request moves a few percent between medians of the same code on this machine; a JWT within
+// that of the API key costs no more than it.
+export const JWT_COST_NOISE = 1.05
+export const REDIS_COMMANDS_PER_HIT_MAX = 0.01
+export const FIXED_RATE_OF_BARE_SATURATION = 0.5
+export const FIXED_RATE_P99_MAX_RATIO = 1.5
+export const MISS_UPSTREAM_LATENCY_MS = 20
+export const MISS_OVERHEAD_P50_MAX_MS = 1
+export const RSS_MAX_MB = 160
+export const RSS_STEADY_SPREAD_MAX_MB = 8
+
+export interface HitRow {
+  target: HitRowName
+  /** Server CPU time (user + system) per answered request at saturation; median over rounds. */
+  cpuMicrosPerRequest: number
+  /** The bare route's CPU per request over this row's: 1 costs what Fastify alone costs. */
+  efficiency: number
+  /** At saturation (closed loop); moves with whatever else the machine runs. */
+  requestsPerSecond: number
+  /** At the fixed rate, half the bare route's saturation. */
+  p50Ms: number
+  p99Ms: number
+  non2xx: number
+  errors: number
+}
+
+export interface RedisCommandCount {
+  /** Which Redis: the bench's own, or a shared one. */
+  redis: string
+  /** Commands Redis processed during the Redis row's saturation runs, the bench's own INFO left out. */
+  commands: number
+  hits: number
+  commandsPerHit: number
+  /** The same count over idle intervals before each run: other clients of this Redis, or the BFF's background. */
+  idleCommandsPerSecond: number
+  /** Whether the idle rate alone would explain a quarter of the commands allowed: then the count is not only the BFF's. */
+  polluted: boolean
+  /** The Redis server's own CPU time per hit, when it is the bench's own (a shared one's is not the BFF's doing). */
+  serverCpuMicrosPerHit: number | undefined
+}
+
+// A count is polluted when the idle rate alone would explain this share of the commands a run may use.
+const POLLUTED_SHARE_OF_ALLOWANCE = 0.25
+
+export interface RedisTally {
+  commands: number
+  hits: number
+  runSeconds: number
+  idleCommands: number
+  idleSeconds: number
+  serverCpuMicros: number
+}
+
+export function countRedisCommands (tally: RedisTally, ownServer: boolean, redis: string): RedisCommandCount {
+  const idleCommandsPerSecond = tally.idleCommands / Math.max(tally.idleSeconds, Number.EPSILON)
+  const allowance = REDIS_COMMANDS_PER_HIT_MAX * tally.hits
+  return {
+    redis,
+    commands: tally.commands,
+    hits: tally.hits,
+    commandsPerHit: tally.commands / Math.max(tally.hits, 1),
+    idleCommandsPerSecond,
+    polluted: idleCommandsPerSecond * tally.runSeconds >= POLLUTED_SHARE_OF_ALLOWANCE * allowance,
+    serverCpuMicrosPerHit: ownServer ? tally.serverCpuMicros / Math.max(tally.hits, 1) : undefined,
+  }
+}
+
+export interface MissRow {
+  ratePerSecond: number
+  /** Through the BFF, every request a tenant it has not cached; medians over rounds. */
+  p50Ms: number
+  p99Ms: number
+  /** The simulator asked directly at the same rate: the upstream's latency as a client sees it. */
+  upstreamP50Ms: number
+  upstreamP99Ms: number
+  /** Median over rounds of the BFF's p50 less the upstream's p50 in the same round. */
+  overheadP50Ms: number
+  requests: number
+  upstreamCalls: number
+  non2xx: number
+  errors: number
+}
+
+export interface RssSample {
+  /** 0: the fresh server; 1: the first pass over the tenants; 2: the further pass over the same tenants. */
+  pass: number
+  /** Tenants asked for so far in this pass. */
+  tenants: number
+  rssMb: number
+}
+
+export interface MemoryRow {
+  tenants: number
+  samples: RssSample[]
+  non2xx: number
+  errors: number
+}
+
+export interface BenchResults {
+  fixedRatePerSecond: number
+  hits: HitRow[]
+  /** Absent when no Redis answered. */
+  redisCommands: RedisCommandCount | undefined
+  miss: MissRow
+  memory: MemoryRow
+}
+
+export type VerdictStatus = 'PASS' | 'MISS' | 'SKIP'
+
+export interface Verdict {
+  id: string
+  label: string
+  status: VerdictStatus
+  measured: string
+}
+
+interface Target {
+  id: string
+  label: string
+}
+
+export const Targets = {
+  hitEfficiency: { id: 'hit-efficiency', label: `${HitRows.apiKey}: CPU efficiency ≥ ${HIT_EFFICIENCY_MIN} of the bare route's` },
+  jwtCost: { id: 'jwt-cost', label: `${HitRows.jwt}: CPU per hit no more than the API key's (×${JWT_COST_NOISE} for noise)` },
+  redisEfficiency: { id: 'redis-efficiency', label: `${HitRows.redis}: CPU efficiency ≥ ${HIT_EFFICIENCY_MIN} of the bare route's` },
+  redisCommands: { id: 'redis-commands', label: `${HitRows.redis}: ≤ ${REDIS_COMMANDS_PER_HIT_MAX} Redis commands per hit` },
+  p99ApiKey: p99Target('p99-api-key', HitRows.apiKey),
+  p99Jwt: p99Target('p99-jwt', HitRows.jwt),
+  p99Redis: p99Target('p99-redis', HitRows.redis),
+  missOverhead: { id: 'miss-overhead', label: `miss: p50 ≤ ${MISS_OVERHEAD_P50_MAX_MS} ms above the upstream's own latency (${MISS_UPSTREAM_LATENCY_MS} ms)` },
+  rssBound: { id: 'rss-bound', label: `memory: RSS ≤ ${RSS_MAX_MB} MB throughout the fill` },
+  rssSteady: { id: 'rss-steady', label: `memory: RSS steady once the cache is full (last samples within ${RSS_STEADY_SPREAD_MAX_MB} MB)` },
+} as const satisfies Record<string, Target>
+
+function p99Target (id: string, row: HitRowName): Target {
+  return { id, label: `${row}: p99 at half the bare route's saturation ≤ ${FIXED_RATE_P99_MAX_RATIO}× the bare route's p99` }
+}
+
+export function judge (results: BenchResults): Verdict[] {
+  const row = (name: HitRowName): HitRow | undefined => results.hits.find((hit) => hit.target === name)
+  const bare = row(HitRows.bare)
+  const apiKey = row(HitRows.apiKey)
+  const jwt = row(HitRows.jwt)
+  const redis = row(HitRows.redis)
+  const p99Ratio = (hit: HitRow | undefined) => hit === undefined || bare === undefined ? undefined : hit.p99Ms / bare.p99Ms
+  const commands = results.redisCommands
+  return [
+    atLeast(Targets.hitEfficiency, apiKey?.efficiency, HIT_EFFICIENCY_MIN, 2),
+    atMost(Targets.jwtCost, jwt !== undefined && apiKey !== undefined ? jwt.cpuMicrosPerRequest / apiKey.cpuMicrosPerRequest : undefined,
+      JWT_COST_NOISE, 2, '× the API key\'s CPU per hit'),
+    atLeast(Targets.redisEfficiency, redis?.efficiency, HIT_EFFICIENCY_MIN, 2),
+    atMost(Targets.redisCommands, commands?.commandsPerHit, REDIS_COMMANDS_PER_HIT_MAX, 4,
+      commands?.polluted === true ? ' commands per hit (polluted by other clients: see above)' : ' commands per hit'),
+    atMost(Targets.p99ApiKey, p99Ratio(apiKey), FIXED_RATE_P99_MAX_RATIO, 2, '×'),
+    atMost(Targets.p99Jwt, p99Ratio(jwt), FIXED_RATE_P99_MAX_RATIO, 2, '×'),
+    atMost(Targets.p99Redis, p99Ratio(redis), FIXED_RATE_P99_MAX_RATIO, 2, '×'),
+    atMost(Targets.missOverhead, results.miss.overheadP50Ms, MISS_OVERHEAD_P50_MAX_MS, 2, ' ms'),
+    atMost(Targets.rssBound, Math.max(...results.memory.samples.map((sample) => sample.rssMb)), RSS_MAX_MB, 1, ' MB at most'),
+    atMost(Targets.rssSteady, steadySpreadMb(results.memory.samples), RSS_STEADY_SPREAD_MAX_MB, 1, ' MB apart'),
+  ]
+}
+
+/**
+ * The spread of the samples from the end of the first pass on: by then every tenant has been cached
+ * once, so a bounded cache is full and evicting, and memory should no longer grow.
+ */
+export function steadySpreadMb (samples: RssSample[]): number {
+  const lastOfFirstPass = samples.findLastIndex((sample) => sample.pass === 1)
+  const steady = samples.slice(lastOfFirstPass)
+  if (lastOfFirstPass === -1 || steady.length < 2) return Number.NaN
+  const values = steady.map((sample) => sample.rssMb)
+  return Math.max(...values) - Math.min(...values)
+}
+
+function atLeast (target: Target, value: number | undefined, minimum: number, digits: number, unit = ''): Verdict {
+  return verdict(target, value, (measured) => measured >= minimum, digits, unit)
+}
+
+function atMost (target: Target, value: number | undefined, maximum: number, digits: number, unit = ''): Verdict {
+  return verdict(target, value, (measured) => measured <= maximum, digits, unit)
+}
+
+function verdict (target: Target, value: number | undefined, meets: (value: number) => boolean, digits: number, unit: string): Verdict {
+  // Only a row the run could not have (no Redis answered) is skipped; any other gap is a failed measurement.
+  if (value === undefined) return { ...target, status: 'SKIP', measured: 'not measured' }
+  if (!Number.isFinite(value)) return { ...target, status: 'MISS', measured: 'no valid measurement' }
+  return { ...target, status: meets(value) ? 'PASS' : 'MISS', measured: `${value.toFixed(digits)}${unit}` }
+}

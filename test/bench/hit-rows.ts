@@ -1,0 +1,175 @@
+/**
+ * The hit rows: the bare route and the BFF answering a cached list (API key, repeated JWT, Redis mode), in
+ * alternating rounds, first at saturation (the server's CPU per request, requests/s, Redis commands per
+ * hit), then at a fixed rate of half the bare route's saturation (p50/p99).
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { BenchOptions } from './bench-options.js'
+import { CONNECTIONS, progress, type BenchRedis, type Fixture } from './bench-fixture.js'
+import { cpuMicrosOf, startBareRoute, startBff, stopServer, type BenchServer } from './bench-processes.js'
+import {
+  countRedisCommands,
+  FIXED_RATE_OF_BARE_SATURATION,
+  HitRows,
+  type HitRow,
+  type HitRowName,
+  type RedisCommandCount,
+  type RedisTally,
+} from './bench-verdicts.js'
+import { median, offerFixedRate, saturate, type LatencyResult, type LoadRequest, type SaturationResult } from './http-load.js'
+
+const HIT_PATH = '/tenants/demo-shop/phones'
+
+interface HitTarget {
+  name: HitRowName
+  server: BenchServer
+  headers: Record<string, string>
+}
+
+export interface SaturationRound extends SaturationResult {
+  target: HitRowName
+  round: number
+  cpuMicrosPerRequest: number
+}
+
+export interface FixedRateRound extends LatencyResult {
+  target: HitRowName
+  round: number
+}
+
+export interface HitMeasurements {
+  fixedRatePerSecond: number
+  hits: HitRow[]
+  redisCommands: RedisCommandCount | undefined
+  saturation: SaturationRound[]
+  fixedRate: FixedRateRound[]
+}
+
+export async function measureHits (options: BenchOptions, fixture: Fixture): Promise<HitMeasurements> {
+  const targets = await startHitTargets(fixture)
+  try {
+    progress(`started ${targets.map((target) => target.name).join(', ')}`)
+    for (const target of targets) await saturate(target.server.origin + HIT_PATH, target.headers, CONNECTIONS, options.warmupSeconds)
+    const redisTally: RedisTally = { commands: 0, hits: 0, idleCommands: 0, idleSeconds: 0, runSeconds: 0, serverCpuMicros: 0 }
+    const saturation: SaturationRound[] = []
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const target of targets) {
+        const counted = target.name === HitRows.redis ? fixture.redis : undefined
+        saturation.push(await measureSaturation(options, target, round, counted, redisTally))
+      }
+    }
+    const bareSaturation = median(saturation.filter((run) => run.target === HitRows.bare).map((run) => run.requestsPerSecond))
+    const fixedRatePerSecond = Math.max(1, Math.round(bareSaturation * FIXED_RATE_OF_BARE_SATURATION))
+    const fixedRate = await measureAtFixedRate(options, targets, fixedRatePerSecond)
+    const { redis } = fixture
+    return {
+      fixedRatePerSecond,
+      hits: hitRows(targets.map((target) => target.name), saturation, fixedRate),
+      redisCommands: redis.counter === undefined ? undefined : countRedisCommands(redisTally, redis.server !== undefined, redis.description),
+      saturation,
+      fixedRate,
+    }
+  } finally {
+    await Promise.all(targets.map((target) => stopServer(target.server)))
+  }
+}
+
+async function startHitTargets (fixture: Fixture): Promise<HitTarget[]> {
+  const { redis } = fixture
+  const env = { ...fixture.bffEnv, NXCLOUD_BASE_URL: fixture.simulator.url }
+  const [inProcess, shared] = await Promise.all([
+    startBff(env),
+    redis.counter === undefined ? undefined : startBff({ ...env, REDIS_URL: redis.url, CACHE_KEY_PREFIX: redis.keyPrefix }),
+  ])
+  const payload = await warmCache(inProcess, fixture.apiKey)
+  await warmCache(inProcess, fixture.bearer)
+  const targets: HitTarget[] = [
+    { name: HitRows.bare, server: await startBareRoute(payload, HIT_PATH), headers: {} },
+    { name: HitRows.apiKey, server: inProcess, headers: fixture.apiKey },
+    { name: HitRows.jwt, server: inProcess, headers: fixture.bearer },
+  ]
+  if (shared !== undefined) {
+    await warmCache(shared, fixture.apiKey)
+    targets.push({ name: HitRows.redis, server: shared, headers: fixture.apiKey })
+  }
+  return targets
+}
+
+/** Fills the cache for HIT_PATH and checks that the next request is a hit; returns the bytes a hit answers. */
+async function warmCache (server: BenchServer, headers: Record<string, string>): Promise<string> {
+  const first = await fetch(server.origin + HIT_PATH, { headers })
+  const payload = await first.text()
+  const second = await fetch(server.origin + HIT_PATH, { headers })
+  await second.arrayBuffer()
+  if (first.status !== 200 || second.headers.get('x-cache') !== 'HIT') {
+    throw new Error(`the cache did not warm at ${server.origin}: ${first.status}, then X-Cache ${String(second.headers.get('x-cache'))}`)
+  }
+  return payload
+}
+
+async function measureSaturation (
+  options: BenchOptions,
+  target: HitTarget,
+  round: number,
+  redis: BenchRedis | undefined,
+  redisTally: RedisTally
+): Promise<SaturationRound> {
+  const counter = redis?.counter
+  const idleFrom = await counter?.read()
+  if (counter !== undefined) await sleep(options.redisIdleSeconds * 1000)
+  const runFrom = await counter?.read()
+  const redisCpuBefore = redis?.server === undefined ? 0 : cpuMicrosOf(redis.server)
+  const cpuBefore = cpuMicrosOf(target.server)
+  const result = await saturate(target.server.origin + HIT_PATH, target.headers, CONNECTIONS, options.durationSeconds)
+  const cpuMicros = cpuMicrosOf(target.server) - cpuBefore
+  if (counter !== undefined && idleFrom !== undefined && runFrom !== undefined) {
+    redisTally.serverCpuMicros += redis?.server === undefined ? 0 : cpuMicrosOf(redis.server) - redisCpuBefore
+    redisTally.commands += counter.between(runFrom, await counter.read())
+    redisTally.idleCommands += counter.between(idleFrom, runFrom)
+    redisTally.idleSeconds += options.redisIdleSeconds
+    redisTally.hits += result.requests
+    redisTally.runSeconds += options.durationSeconds
+  }
+  const measured = { target: target.name, round, ...result, cpuMicrosPerRequest: cpuMicros / Math.max(1, result.requests) }
+  progress(`round ${round}, ${target.name} at saturation: ${Math.round(measured.requestsPerSecond)} req/s, ` +
+    `${measured.cpuMicrosPerRequest.toFixed(1)} CPU µs/req`)
+  return measured
+}
+
+async function measureAtFixedRate (options: BenchOptions, targets: HitTarget[], ratePerSecond: number): Promise<FixedRateRound[]> {
+  const atFixedRate = (target: HitTarget, seconds: number) => {
+    const request: LoadRequest = { path: HIT_PATH, headers: target.headers }
+    return offerFixedRate(target.server.origin, { ratePerSecond, seconds, connections: CONNECTIONS, requestFor: () => request })
+  }
+  // The generator warms up too (its JIT, its sockets), on every target as each target's first run did.
+  for (const target of targets) await atFixedRate(target, options.warmupSeconds)
+  const fixedRate: FixedRateRound[] = []
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const target of targets) {
+      const result = await atFixedRate(target, options.durationSeconds)
+      fixedRate.push({ target: target.name, round, ...result })
+      progress(`round ${round}, ${target.name} at ${ratePerSecond} req/s: p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms`)
+    }
+  }
+  return fixedRate
+}
+
+function hitRows (names: HitRowName[], saturation: SaturationRound[], fixedRate: FixedRateRound[]): HitRow[] {
+  const cpuOf = (name: HitRowName) => median(saturation.filter((run) => run.target === name).map((run) => run.cpuMicrosPerRequest))
+  const bareCpu = cpuOf(HitRows.bare)
+  return names.map((name) => {
+    const saturated = saturation.filter((run) => run.target === name)
+    const fixed = fixedRate.filter((run) => run.target === name)
+    const all = [...saturated, ...fixed]
+    return {
+      target: name,
+      cpuMicrosPerRequest: cpuOf(name),
+      efficiency: bareCpu / cpuOf(name),
+      requestsPerSecond: median(saturated.map((run) => run.requestsPerSecond)),
+      p50Ms: median(fixed.map((run) => run.p50Ms)),
+      p99Ms: median(fixed.map((run) => run.p99Ms)),
+      non2xx: all.reduce((sum, run) => sum + run.non2xx, 0),
+      errors: all.reduce((sum, run) => sum + run.errors, 0),
+    }
+  })
+}
