@@ -70,7 +70,8 @@ export async function measureHits (options: BenchOptions, fixture: Fixture): Pro
       fixedRate,
     }
   } finally {
-    await Promise.all(targets.map((target) => stopServer(target.server)))
+    // Two rows share the in-process server: each server is stopped once.
+    await Promise.all([...new Set(targets.map((target) => target.server))].map(stopServer))
   }
 }
 
@@ -148,7 +149,8 @@ async function measureAtFixedRate (options: BenchOptions, targets: HitTarget[], 
     for (const target of targets) {
       const result = await atFixedRate(target, options.durationSeconds)
       fixedRate.push({ target: target.name, round, ...result })
-      progress(`round ${round}, ${target.name} at ${ratePerSecond} req/s: p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms`)
+      progress(`round ${round}, ${target.name} at ${ratePerSecond} req/s: p50 ${result.p50Ms.toFixed(2)} ms, ` +
+        `p99 ${result.p99Ms.toFixed(2)} ms (the generator sent ${result.dispatchLagP99Ms.toFixed(2)} ms late at p99)`)
     }
   }
   return fixedRate

@@ -40,6 +40,7 @@ t.test('offerFixedRate sends rate x seconds requests, each once, and times the 2
   t.same([...paths].sort(), Array.from({ length: 50 }, (_value, index) => `/ok?${index}`).sort())
   t.match(result, { non2xx: 0, errors: 0 })
   t.ok(result.p50Ms > 0 && result.p50Ms <= result.p99Ms, 'latencies recorded')
+  t.ok(result.dispatchLagP99Ms >= 0, 'how late the generator was, recorded')
 })
 
 t.test('non-2xx answers and failed requests are counted apart, not timed', async (t) => {

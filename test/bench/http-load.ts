@@ -35,6 +35,11 @@ export interface LatencyResult {
   offeredPerSecond: number
   p50Ms: number
   p99Ms: number
+  /**
+   * How late the open loop sent its requests (p99, after their due time): large when the bench process
+   * itself was starved of CPU, and then the latencies are partly its own. 0 for a closed loop.
+   */
+  dispatchLagP99Ms: number
 }
 
 export async function saturate (url: string, headers: Record<string, string>, connections: number, seconds: number): Promise<SaturationResult> {
@@ -63,18 +68,23 @@ export async function offerFixedRate (origin: string, load: FixedRateLoad): Prom
   const total = Math.max(1, Math.round(load.ratePerSecond * load.seconds))
   const intervalMs = 1000 / load.ratePerSecond
   const recorder = new LatencyRecorder(total)
+  const lagsMs = new Float64Array(total)
   const pool = new Pool(origin, { connections: load.connections, pipelining: 1 })
   const inFlight: Array<Promise<void>> = []
   const startedAt = performance.now()
   try {
     while (inFlight.length < total) {
-      const due = Math.min(total, Math.floor((performance.now() - startedAt) / intervalMs) + 1)
-      while (inFlight.length < due) inFlight.push(timedRequest(pool, load.requestFor(inFlight.length), recorder))
+      const now = performance.now()
+      const due = Math.min(total, Math.floor((now - startedAt) / intervalMs) + 1)
+      while (inFlight.length < due) {
+        lagsMs[inFlight.length] = now - (startedAt + inFlight.length * intervalMs)
+        inFlight.push(timedRequest(pool, load.requestFor(inFlight.length), recorder))
+      }
       if (inFlight.length < total) await sleep(startedAt + inFlight.length * intervalMs - performance.now())
     }
     const sendingSeconds = Math.max(performance.now() - startedAt, intervalMs) / 1000
     await Promise.all(inFlight)
-    return recorder.result(total / sendingSeconds)
+    return { ...recorder.result(total / sendingSeconds), dispatchLagP99Ms: percentile(lagsMs.sort(), 0.99) }
   } finally {
     await pool.close()
   }
@@ -136,6 +146,7 @@ class LatencyRecorder {
       offeredPerSecond,
       p50Ms: percentile(sorted, 0.5),
       p99Ms: percentile(sorted, 0.99),
+      dispatchLagP99Ms: 0,
     }
   }
 }
