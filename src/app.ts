@@ -13,6 +13,7 @@ import { phoneListPlugin } from './plugins/phone-list.js'
 import { rateLimitPlugin } from './plugins/rate-limit.js'
 import { redisPlugin } from './plugins/redis.js'
 import { createAccessLog, type AccessLog } from './logging/access-log.js'
+import { BufferedDestination } from './logging/buffered-destination.js'
 import { lazyChildLogger, RequestLogController, requestIdOf } from './logging/request-logging.js'
 import { swaggerPlugin } from './plugins/swagger.js'
 import { healthRoutes } from './routes/health.js'
@@ -74,7 +75,10 @@ function createFastify (config: Config, options: BuildAppOptions) {
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.decorate('accessLog', accessLog)
   // What the buffer holds is written before close() returns; pino writes it at process exit too.
-  app.addHook('onClose', async () => { flushSyncIfBuffered(stream) })
+  app.addHook('onClose', async () => {
+    if (stream instanceof BufferedDestination) stream.close()
+    else flushSyncIfBuffered(stream)
+  })
   return app
 }
 
@@ -136,9 +140,10 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
 const LOG_BUFFER_BYTES = 16_384
 const LOG_FLUSH_INTERVAL_MS = 1000
 
-function bufferedStdout (): DestinationStream {
-  // SonicBoom needs its largest single write above the buffered length.
-  return destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, maxWrite: 4 * LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS })
+function bufferedStdout (): BufferedDestination {
+  // SonicBoom writes each chunk as it comes (and flushes itself at process exit, like the buffer in front).
+  const stdout = destination({ dest: 1, sync: false })
+  return new BufferedDestination(stdout, { bufferCharacters: LOG_BUFFER_BYTES, flushIntervalMs: LOG_FLUSH_INTERVAL_MS })
 }
 
 // Node's default limit on a request line and headers together; past it the parser answers 431.
