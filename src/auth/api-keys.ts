@@ -5,9 +5,10 @@ import Type, { type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { ALL_TENANTS, Scopes, type Caller } from './caller.js'
 import { isDemoApiKeyHash } from './demo-api-keys.js'
+import { HttpHeaders } from '../http/headers.js'
 
 /** Where a service sends its key. */
-export const API_KEY_HEADER = 'x-api-key'
+export const API_KEY_HEADER = HttpHeaders.apiKey.name
 
 // 32 random bytes are 43 characters of base64url: nothing shorter can be a key we issued. The upper
 // bound keeps a hostile header from costing a hash of kilobytes.

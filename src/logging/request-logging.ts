@@ -4,13 +4,14 @@ import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyR
 import type { Bindings, ChildLoggerOptions } from 'fastify/types/logger.js'
 import type { Logger } from 'pino'
 import type { AccessLog } from './access-log.js'
+import { HttpHeaders } from '../http/headers.js'
 import { REQUEST_ID_LOG_LABEL } from './log-facts.js'
 
 export { REQUEST_ID_LOG_LABEL } from './log-facts.js'
 
 // Ids from callers are echoed into logs and headers, so only a plain, bounded token is taken as is.
 const ACCEPTED_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
-export const REQUEST_ID_HEADER = 'x-request-id'
+export const REQUEST_ID_HEADER = HttpHeaders.requestId.name
 
 const GIVEN_REQUEST_ID = Symbol('givenRequestId')
 

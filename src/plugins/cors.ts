@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import cors from '@fastify/cors'
+import { BROWSER_READABLE_HEADERS, BROWSER_SENDABLE_HEADERS } from '../http/headers.js'
 
 /** Lets the listed browser origins call the API and read the headers that describe an answer. */
 export const corsPlugin = fp(async function crossOrigin (app, options: { origins: string[] }) {
@@ -7,8 +8,8 @@ export const corsPlugin = fp(async function crossOrigin (app, options: { origins
   await app.register(cors, {
     origin: options.origins,
     methods: ['GET', 'HEAD'],
-    allowedHeaders: ['authorization', 'x-api-key', 'x-request-id', 'if-none-match'],
-    exposedHeaders: ['x-request-id', 'x-cache', 'age', 'cache-control', 'etag', 'retry-after', 'www-authenticate'],
+    allowedHeaders: [...BROWSER_SENDABLE_HEADERS],
+    exposedHeaders: [...BROWSER_READABLE_HEADERS],
     maxAge: 600,
   })
 }, { name: 'cors' })
