@@ -1,8 +1,12 @@
+import openapiTS, { astToString, COMMENT_HEADER, type OpenAPI3 } from 'openapi-typescript'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 
 /** Where the committed contract lives; `npm run openapi` rewrites it. */
 export const OPENAPI_FILE = new URL('../openapi/openapi.json', import.meta.url)
+
+/** The TypeScript types of the contract (openapi-typescript), committed beside it for typed clients. */
+export const OPENAPI_TYPES_FILE = new URL('../openapi/nxcloud-bff.d.ts', import.meta.url)
 
 // The document must not depend on who generates it: no credentials, no Redis, no listening.
 const PLACEHOLDER_CREDENTIAL = 'openapi-generation'
@@ -28,4 +32,10 @@ export async function generateOpenApiDocument (): Promise<string> {
   } finally {
     await app.close()
   }
+}
+
+/** The types openapi-typescript generates from a document's text (`paths`, `operations`, `components`). */
+export async function generateOpenApiTypes (documentText: string): Promise<string> {
+  const nodes = await openapiTS(JSON.parse(documentText) as OpenAPI3, { silent: true })
+  return `${COMMENT_HEADER.trimEnd()}\n// Generated from openapi/openapi.json by \`npm run openapi\`.\n\n${astToString(nodes)}`
 }

@@ -2,14 +2,27 @@ import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import type { Test } from 'tap'
 import { problemKindsWithStatus, ProblemTypes } from '../src/errors/problem-types.js'
+import { HttpHeaders } from '../src/http/headers.js'
 import { TenantPhonesParamsSchema } from '../src/routes/tenant-phones.js'
-import { buildTestApp, startSimulator, testConfig } from './helper.js'
-import { OPENAPI_FILE, generateOpenApiDocument, serialiseOpenApiDocument } from './openapi-document.js'
+import { PHONE_LIST_EXAMPLE, type PhoneList } from '../src/phones/phone-schemas.js'
+import { buildTestApp, phonesUrl, startSimulator, testConfig } from './helper.js'
+import {
+  OPENAPI_FILE,
+  OPENAPI_TYPES_FILE,
+  generateOpenApiDocument,
+  generateOpenApiTypes,
+  serialiseOpenApiDocument,
+} from './openapi-document.js'
 
 const REGENERATE = 'openapi/openapi.json is out of date: run `npm run openapi` and commit the result'
+const REGENERATE_TYPES = 'openapi/nxcloud-bff.d.ts is out of date: run `npm run openapi` and commit the result'
 const PHONES_PATH = '/tenants/{appkey}/phones'
 const REFRESH_PATH = '/tenants/{appkey}/phones/refresh'
-const DOCUMENTED_ERROR_STATUSES = [400, 401, 403, 404, 429, 502, 503, 504]
+const PUBLIC_PATHS = ['/healthz', '/readyz', '/openapi.json']
+// Every operation: a request that is not valid HTTP, another method on the path, too slow, too large, a bug.
+const EVERY_OPERATION_ERROR_STATUSES = [400, 405, 408, 431, 500]
+const DOCUMENTED_ERROR_STATUSES = [...EVERY_OPERATION_ERROR_STATUSES, 401, 403, 404, 429, 502, 503, 504]
+const RATE_LIMIT_HEADER_NAMES = [HttpHeaders.rateLimitPolicy.name, HttpHeaders.rateLimit.name]
 
 interface Schema {
   const?: unknown
@@ -18,14 +31,37 @@ interface Schema {
   properties?: Record<string, Schema>
 }
 
+interface MediaType {
+  schema: Schema
+  examples?: Record<string, { summary?: string, value: Record<string, unknown> }>
+}
+
+interface Response {
+  description: string
+  headers?: Record<string, { schema: Schema, description?: string }>
+  content?: Record<string, MediaType>
+}
+
+interface Operation {
+  operationId?: string
+  summary?: string
+  description?: string
+  security?: Array<Record<string, string[]>>
+  parameters?: Array<{ in: string, name: string, required?: boolean, description?: string, schema: Record<string, unknown> }>
+  responses: Record<string, Response>
+}
+
 interface OpenApiDocument {
   openapi: string
+  info: { title: string, version: string, contact?: Record<string, string>, license?: Record<string, string> }
+  servers?: Array<{ url: string }>
   components?: { securitySchemes?: Record<string, Record<string, unknown>> }
-  paths: Record<string, Record<string, {
-    security?: Array<Record<string, string[]>>
-    parameters?: Array<{ in: string, name: string, required?: boolean, description?: string, schema: Record<string, unknown> }>
-    responses: Record<string, { content?: Record<string, { schema: Schema }> }>
-  }>>
+  paths: Record<string, Record<string, Operation>>
+}
+
+function operationsOf (document: OpenApiDocument): Array<[string, Operation]> {
+  return Object.entries(document.paths).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, operation]): [string, Operation] => [`${method.toUpperCase()} ${path}`, operation]))
 }
 
 async function publishedDocument (t: Test): Promise<{ text: string, document: OpenApiDocument }> {
@@ -58,9 +94,75 @@ t.test('npm run openapi writes the document the server publishes', async (t) => 
   t.equal(await generateOpenApiDocument(), serialiseOpenApiDocument(JSON.parse(text)))
 })
 
-t.test('the document is OpenAPI 3.1.0', async (t) => {
+t.test('the committed openapi/nxcloud-bff.d.ts is what openapi-typescript makes of the published document', async (t) => {
+  const { text } = await publishedDocument(t)
+  const committedTypes = await readFile(OPENAPI_TYPES_FILE, 'utf8').catch(() => undefined)
+  if (committedTypes === undefined) return t.fail('openapi/nxcloud-bff.d.ts is missing: run `npm run openapi`')
+  t.equal(committedTypes, await generateOpenApiTypes(text), REGENERATE_TYPES)
+})
+
+t.test('the document is OpenAPI 3.1.0 with a relative server, a contact and a license', async (t) => {
   const { document } = await publishedDocument(t)
   t.equal(document.openapi, '3.1.0')
+  t.same(document.servers?.map(({ url }) => url), ['/'], 'clients are given the origin (openapi-fetch baseUrl)')
+  t.type(document.info.contact?.['name'], 'string')
+  t.type(document.info.license?.['identifier'], 'string')
+})
+
+t.test('every operation has an operationId, a summary, a description, a 4xx answer and a security requirement', async (t) => {
+  const { document } = await publishedDocument(t)
+  const operations = operationsOf(document)
+  t.ok(operations.length >= 5, 'the phone list, its refresh, both probes and the contract')
+  const ids = new Set<string>()
+  for (const [name, operation] of operations) {
+    t.match(operation.operationId, /^[a-z][A-Za-z]+$/, `${name} has an operationId`)
+    ids.add(operation.operationId ?? '')
+    t.type(operation.summary, 'string', `${name} has a summary`)
+    t.ok((operation.description ?? '').length > 20, `${name} has a description`)
+    t.ok(Object.keys(operation.responses).some((status) => status.startsWith('4')), `${name} documents a 4xx`)
+    t.ok(Array.isArray(operation.security), `${name} says which credentials it needs, if any`)
+    for (const status of EVERY_OPERATION_ERROR_STATUSES) {
+      t.ok(operation.responses[String(status)], `${name} documents ${status}`)
+    }
+  }
+  t.equal(ids.size, operations.length, 'operationIds are unique')
+})
+
+t.test('each problem answer carries an example of every problem type of its status, from the problem table', async (t) => {
+  const { document } = await publishedDocument(t)
+  for (const [name, operation] of operationsOf(document)) {
+    for (const [status, response] of Object.entries(operation.responses)) {
+      const problem = response.content?.['application/problem+json']
+      if (problem === undefined) continue
+      const examples = Object.values(problem.examples ?? {}).map(({ value }) => value)
+      const expected = problemKindsWithStatus(Number(status)).map((kind) => ProblemTypes[kind])
+      t.same(examples.map(({ type, title, status }) => ({ type, title, status })), expected, `${name} ${status}`)
+    }
+  }
+})
+
+t.test('the phone list answer has an example, and every answer says what it carries', async (t) => {
+  const { document } = await publishedDocument(t)
+  const operation = document.paths[PHONES_PATH]?.['get']
+  if (operation === undefined) return t.fail(`${PHONES_PATH} GET is not documented`)
+  const { responses } = operation
+  t.match(Object.values(responses['200']?.content?.['application/json']?.examples ?? {})[0]?.value, {
+    appkey: 'demo-shop',
+    phones: [{ displayPhoneNumber: String }],
+  })
+  const headersOf = (status: string) => Object.keys(responses[status]?.headers ?? {})
+  for (const status of Object.keys(responses)) t.ok(headersOf(status).includes('x-request-id'), `${status} carries X-Request-Id`)
+  for (const status of ['200', '304', '401', '403', '404', '429', '502', '503', '504']) {
+    t.same(RATE_LIMIT_HEADER_NAMES.filter((name) => headersOf(status).includes(name)), RATE_LIMIT_HEADER_NAMES, `${status} carries the rate-limit fields`)
+  }
+  t.ok(headersOf('429').includes('retry-after'), '429 carries Retry-After')
+  t.ok(headersOf('503').includes('retry-after'), '503 carries Retry-After')
+  t.ok(headersOf('401').includes('www-authenticate'), '401 carries WWW-Authenticate')
+  t.ok(headersOf('405').includes('allow'), '405 carries Allow')
+  t.notOk(headersOf('405').includes(HttpHeaders.rateLimit.name), '405 is answered before any route, so without the limiter')
+  for (const name of ['etag', 'cache-control', 'age', 'x-cache', 'cache-status', 'vary']) {
+    t.ok(headersOf('200').includes(name), `200 carries ${name}`)
+  }
 })
 
 t.test('the phone list documents its answer and every problem type each status can carry', async (t) => {
@@ -81,6 +183,17 @@ t.test('the phone list documents its answer and every problem type each status c
   }
 })
 
+t.test('the phone list example is what the service answers for the simulator\'s demo-shop', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app } = await buildTestApp(t, testConfig(simulator))
+  const answer = await app.inject(phonesUrl('demo-shop'))
+  t.equal(answer.statusCode, 200)
+  const { fetchedAt, ...list } = answer.json<PhoneList>()
+  const { fetchedAt: exampleFetchedAt, ...example } = PHONE_LIST_EXAMPLE
+  t.same(list, example)
+  t.equal(typeof fetchedAt, typeof exampleFetchedAt)
+})
+
 t.test('the appkey parameter documents its pattern and length bounds', async (t) => {
   const { document } = await publishedDocument(t)
   const parameters = document.paths[PHONES_PATH]?.['get']?.parameters ?? []
@@ -93,13 +206,12 @@ t.test('the appkey parameter documents its pattern and length bounds', async (t)
   t.type(appkey.description, 'string')
 })
 
-t.test('the probes are documented and the document does not list itself', async (t) => {
+t.test('the probes and the contract itself are documented; the docs page is not an operation', async (t) => {
   const { document } = await publishedDocument(t)
-  t.ok(document.paths['/healthz']?.['get'], '/healthz is documented')
-  t.ok(document.paths['/readyz']?.['get'], '/readyz is documented')
-  t.same(Object.keys(document.paths['/readyz']?.['get']?.responses ?? {}).sort(), ['200', '503'])
-  t.equal(document.paths['/openapi.json'], undefined, '/openapi.json is hidden')
-  t.same(Object.keys(document.paths).sort(), ['/healthz', '/readyz', PHONES_PATH, REFRESH_PATH].sort())
+  for (const path of PUBLIC_PATHS) t.ok(document.paths[path]?.['get'], `${path} is documented`)
+  t.same(Object.keys(document.paths['/readyz']?.['get']?.responses ?? {}).sort(), ['200', '503', ...EVERY_OPERATION_ERROR_STATUSES.map(String)].sort())
+  t.same(Object.keys(document.paths['/readyz']?.['get']?.responses['503']?.content ?? {}), ['application/json'], 'a 503 readiness is a readiness body')
+  t.same(Object.keys(document.paths).sort(), [...PUBLIC_PATHS, PHONES_PATH, REFRESH_PATH].sort())
 })
 
 t.test('both credential schemes are documented and the phone list requires one of them; the probes need none', async (t) => {
@@ -112,8 +224,7 @@ t.test('both credential schemes are documented and the phone list requires one o
   })
   t.match(document.components?.securitySchemes?.['bearer'], { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
   t.same(document.paths[PHONES_PATH]?.['get']?.security, [{ apiKey: [] }, { bearer: [] }], 'either scheme opens the operation')
-  t.equal(document.paths['/healthz']?.['get']?.security, undefined)
-  t.equal(document.paths['/readyz']?.['get']?.security, undefined)
+  for (const path of PUBLIC_PATHS) t.same(document.paths[path]?.['get']?.security, [], `${path} needs no credentials`)
 })
 
 t.test('the refresh operation is documented with its answers and both credential schemes', async (t) => {

@@ -1,14 +1,18 @@
 import Type, { type Static, type TSchema } from 'typebox'
-import { problemKindsWithStatus, ProblemTypes } from './problem-types.js'
+import { HttpHeaders, headerSchemas, type AnswerHeaderField } from '../http/headers.js'
+import { ProblemExamples } from './problem-examples.js'
+import { problemKindsWithStatus, ProblemTypes, type ProblemKind } from './problem-types.js'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
+
+const INSTANCE_DESCRIPTION = 'The path of the request that failed.'
 
 const problemFields = (typeSchema: TSchema) => ({
   type: typeSchema,
   title: Type.String({ description: 'Short summary of the problem type; the same for every occurrence.' }),
   status: Type.Integer({ description: 'The HTTP status code of this answer.' }),
   detail: Type.String({ description: 'What went wrong this time, for a human.' }),
-  instance: Type.String({ description: 'The path of the request that failed.' }),
+  instance: Type.String({ description: INSTANCE_DESCRIPTION }),
   requestId: Type.String({ description: 'Echoes X-Request-Id; quote it when reporting a problem.' }),
   upstreamCode: Type.Optional(Type.Integer({ description: 'The `code` NxCloud answered with, when it answered with one.' })),
 })
@@ -21,22 +25,82 @@ export const ProblemSchema = Type.Object(
 
 export type Problem = Static<typeof ProblemSchema>
 
+// Header fields a status always carries, whoever answers it.
+const HEADERS_OF_STATUS: Partial<Record<number, AnswerHeaderField[]>> = {
+  401: [HttpHeaders.wwwAuthenticate],
+  405: [HttpHeaders.allow],
+  429: [HttpHeaders.retryAfter],
+  503: [HttpHeaders.retryAfter],
+}
+
+// Answered before a route is chosen (the not-found handler, Node's HTTP parser): no route hook adds its headers.
+const ANSWERED_BEFORE_ROUTING = new Set<number>([
+  ProblemTypes.methodNotAllowed.status,
+  ProblemTypes.requestTimeout.status,
+  ProblemTypes.requestHeadTooLarge.status,
+])
+
+/**
+ * The statuses every operation can answer, whatever it does: a request that is not valid HTTP, another
+ * method on its path, a request or head too slow or too large, and a bug.
+ */
+export const EVERY_OPERATION_PROBLEM_STATUSES = [400, 405, 408, 431, 500] as const
+
+export interface ProblemResponseOptions {
+  /** The path the examples' `instance` shows: a request to the operation. */
+  examplePath: string
+  /** Header fields the route adds to each of its answers (the rate limiter's). */
+  routeHeaders?: AnswerHeaderField[]
+}
+
+const EXAMPLE_REQUEST_ID = '5b0c8c0e-1d0f-4c55-9d0a-4f4f1f7c2a11'
+
+function exampleOf (kind: ProblemKind, examplePath: string): Record<string, unknown> {
+  const { type, title, status } = ProblemTypes[kind]
+  const { detail, upstreamCode, beforeRequestLine } = ProblemExamples[kind]
+  return {
+    type,
+    title,
+    status,
+    detail,
+    ...(beforeRequestLine === true ? {} : { instance: examplePath }),
+    requestId: EXAMPLE_REQUEST_ID,
+    ...(upstreamCode === undefined ? {} : { upstreamCode }),
+  }
+}
+
 /**
  * The OpenAPI response entry for one HTTP status: its schema names exactly the problem types that
- * status can carry, so generated clients can switch on `type`.
+ * status can carry, so generated clients can switch on `type`, with an example of each.
  */
-export function problemResponse (status: number) {
+export function problemResponse (status: number, { examplePath, routeHeaders = [] }: ProblemResponseOptions) {
   const kinds = problemKindsWithStatus(status)
   const types = kinds.map((kind) => Type.Literal(ProblemTypes[kind].type))
   const description = kinds.map((kind) => `${ProblemTypes[kind].type}: ${ProblemTypes[kind].title}`).join('; ')
+  const fields = problemFields(types.length === 1 ? types[0]! : Type.Union(types))
   return {
     description,
+    headers: headerSchemas(
+      HttpHeaders.requestId,
+      ...(HEADERS_OF_STATUS[status] ?? []),
+      ...(ANSWERED_BEFORE_ROUTING.has(status) ? [] : routeHeaders)
+    ),
     content: {
       [PROBLEM_CONTENT_TYPE]: {
-        schema: Type.Object(problemFields(types.length === 1 ? types[0]! : Type.Union(types)), {
-          description: 'RFC 9457 problem details.',
-        }),
+        schema: Type.Object({
+          ...fields,
+          status: Type.Literal(status, { description: 'The HTTP status code of this answer.' }),
+          // The HTTP parser's answers (a malformed request, 408, 431) come before any path was read.
+          instance: Type.Optional(Type.String({ description: `${INSTANCE_DESCRIPTION} Absent when the request line could not be read.` })),
+        }, { description: 'RFC 9457 problem details.' }),
+        examples: Object.fromEntries(kinds.map((kind) =>
+          [kind, { summary: ProblemTypes[kind].title, value: exampleOf(kind, examplePath) }])),
       },
     },
   }
+}
+
+/** The response entries of several statuses, keyed by status as a route schema's `response` wants them. */
+export function problemResponses (statuses: readonly number[], options: ProblemResponseOptions) {
+  return Object.fromEntries(statuses.map((status) => [status, problemResponse(status, options)]))
 }

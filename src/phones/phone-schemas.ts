@@ -39,3 +39,35 @@ export const PhoneListSchema = Type.Object({
 
 export type Phone = Static<typeof PhoneSchema>
 export type PhoneList = Static<typeof PhoneListSchema>
+
+/** A list as the service answers it (the simulator's demo-shop), for the contract's examples. */
+export const PHONE_LIST_EXAMPLE: PhoneList = {
+  appkey: 'demo-shop',
+  phones: [
+    {
+      displayPhoneNumber: '+86 138 0000 0024',
+      verifiedName: '牛小信 Shop',
+      qualityRating: 'UNKNOWN',
+      nameStatus: 'APPROVED',
+      codeVerificationStatus: 'VERIFIED',
+      registerStatus: 1,
+      status: 'CONNECTED',
+      currentLimit: null,
+      wabaId: '116960000086404',
+      wabaName: 'DEMO SHOP',
+    },
+    {
+      displayPhoneNumber: '+1 555 000 0099',
+      verifiedName: 'Demo Shop HK',
+      qualityRating: 'GREEN',
+      nameStatus: 'APPROVED',
+      codeVerificationStatus: 'NOT_VERIFIED',
+      registerStatus: 5,
+      status: 'CONNECTED',
+      currentLimit: 'TIER_1K',
+      wabaId: '116960000086404',
+      wabaName: 'DEMO SHOP',
+    },
+  ],
+  fetchedAt: '2026-11-27T03:28:55.481Z',
+}

@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger'
 import { ProblemTypes } from '../errors/problem-types.js'
 
 const problemTypeList = Object.values(ProblemTypes)
+  .sort((one, other) => one.status - other.status)
   .map(({ status, type, title }) => `| ${status} | \`${type}\` | ${title} |`)
   .join('\n')
 
@@ -19,12 +20,26 @@ ${problemTypeList}
 /** Either credential opens a protected operation (OpenAPI: alternatives are separate objects). */
 export const SECURITY_REQUIREMENTS = [{ apiKey: [] }, { bearer: [] }]
 
+/** An operation anyone may call: the probes and the contract itself. */
+export const NO_SECURITY: never[] = []
+
+// Relative, so the document holds wherever the service is deployed: the docs page calls the origin it
+// was loaded from, and a generated client is given its base URL (openapi-fetch's `baseUrl`).
+const SERVERS = [{ url: '/', description: 'The origin this document is served from' }]
+
 /** The OpenAPI 3.1 document, generated from the routes' TypeBox schemas. */
 export const swaggerPlugin = fp(async function openApi (app, options: { version: string }) {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'nxcloud-bff', version: options.version, description: API_DESCRIPTION },
+      info: {
+        title: 'nxcloud-bff',
+        version: options.version,
+        description: API_DESCRIPTION,
+        contact: { name: 'nxcloud-bff maintainers' },
+        license: { name: 'Proprietary: for internal use', identifier: 'LicenseRef-Proprietary' },
+      },
+      servers: SERVERS,
       components: {
         securitySchemes: {
           apiKey: {
@@ -44,7 +59,7 @@ export const swaggerPlugin = fp(async function openApi (app, options: { version:
       },
       tags: [
         { name: 'tenants', description: 'NxCloud customer applications' },
-        { name: 'operations', description: 'Health and readiness' },
+        { name: 'operations', description: 'Health, readiness and this contract' },
       ],
     },
   })

@@ -1,5 +1,8 @@
 import Type, { type Static } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { EVERY_OPERATION_PROBLEM_STATUSES, problemResponses } from '../errors/problem-schema.js'
+import { jsonResponse } from '../http/responses.js'
+import { NO_SECURITY } from '../plugins/swagger.js'
 
 const LivenessSchema = Type.Object({ status: Type.Literal('ok') })
 
@@ -14,7 +17,7 @@ const ReadinessSchema = Type.Object({
 
 type Readiness = Static<typeof ReadinessSchema>
 
-const operations = { tags: ['operations'] }
+const operations = { tags: ['operations'], security: NO_SECURITY }
 const unlimited = { rateLimit: false } as const
 
 /** Probes for the orchestrator: liveness touches nothing; readiness reports each dependency. */
@@ -23,16 +26,36 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     config: unlimited,
     // Probed every few seconds: its answers are not logged at info, its warnings and errors still are.
     logLevel: 'warn',
-    schema: { ...operations, summary: 'Liveness', response: { 200: LivenessSchema } },
+    schema: {
+      ...operations,
+      operationId: 'getLiveness',
+      summary: 'Liveness',
+      description: 'Answers as long as the process serves requests; touches no dependency. Not rate limited.',
+      response: {
+        200: jsonResponse('The process is alive.', LivenessSchema, { alive: { status: 'ok' } }),
+        ...problemResponses(EVERY_OPERATION_PROBLEM_STATUSES, { examplePath: '/healthz' }),
+      },
+    },
   }, async () => ({ status: 'ok' as const }))
 
   app.get('/readyz', {
     config: unlimited,
     schema: {
       ...operations,
+      operationId: 'getReadiness',
       summary: 'Readiness',
-      description: 'A Redis outage degrades but does not fail readiness: the service keeps answering through NxCloud.',
-      response: { 200: ReadinessSchema, 503: ReadinessSchema },
+      description: 'Whether this instance should receive traffic, with the state of each dependency. A Redis outage ' +
+        'degrades but does not fail readiness: the service keeps answering through NxCloud. Not rate limited.',
+      response: {
+        200: jsonResponse('Ready, or degraded but serving.', ReadinessSchema, {
+          ready: { status: 'ready', checks: { redis: 'up' } } satisfies Readiness,
+          degraded: { status: 'degraded', checks: { redis: 'down' } } satisfies Readiness,
+        }),
+        503: jsonResponse('Shutting down: send traffic elsewhere.', ReadinessSchema, {
+          'shutting-down': { status: 'shutting-down', checks: { redis: 'up' } } satisfies Readiness,
+        }),
+        ...problemResponses(EVERY_OPERATION_PROBLEM_STATUSES, { examplePath: '/readyz' }),
+      },
     },
   }, async (_request, reply) => {
     const redis = await redisState(app.redis)

@@ -1,9 +1,11 @@
 import Type from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
-import { problemResponse } from '../errors/problem-schema.js'
+import { EVERY_OPERATION_PROBLEM_STATUSES, problemResponses } from '../errors/problem-schema.js'
+import { HttpHeaders, RATE_LIMIT_HEADERS, headerSchemas } from '../http/headers.js'
+import { jsonResponse } from '../http/responses.js'
 import type { PhoneListAnswer, PhoneListOutcome } from '../phones/phone-list-service.js'
-import { PhoneListSchema } from '../phones/phone-schemas.js'
+import { PHONE_LIST_EXAMPLE, PhoneListSchema } from '../phones/phone-schemas.js'
 import { Scopes } from '../auth/caller.js'
 import { SECURITY_REQUIREMENTS } from '../plugins/swagger.js'
 
@@ -17,45 +19,24 @@ export const TenantPhonesParamsSchema = Type.Object({
   }),
 })
 
-const cacheHeaders = {
-  'x-cache': Type.Union([Type.Literal('HIT'), Type.Literal('MISS'), Type.Literal('STALE')], {
-    description: 'HIT: from the cache, fresh; STALE: from the cache past its freshness (being refreshed, or NxCloud failing); MISS: from NxCloud.',
-  }),
-  'cache-status': Type.String({ description: 'RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request; fwd-status; ttl; stored; collapsed; detail`.' }),
-  'cache-control': Type.String({
-    description: '`private, max-age=<TTL>, stale-while-revalidate=<s>, stale-if-error=<s>` (with `Age`, how fresh the list is), or `no-store` when caching is off.',
-  }),
-  age: Type.Integer({ description: 'Seconds since the list was read from NxCloud.' }),
-  'x-request-id': Type.String(),
-  vary: Type.String({ description: 'The credentials headers: the answer depends on who asks.' }),
-  etag: Type.String({ description: 'Strong tag of the list\'s bytes; send it as If-None-Match to get 304 while it is unchanged.' }),
-}
-
-const RETRY_AFTER_HEADERS = {
-  'retry-after': Type.Integer({ description: 'Seconds until the client may call again.' }),
-}
-
-const UNAUTHENTICATED_HEADERS = {
-  'www-authenticate': Type.String({ description: 'The accepted schemes (RFC 9110; RFC 6750 for Bearer).' }),
-}
+// Every answer of the route describes where the list came from and how fresh it is.
+const LIST_HEADERS = [
+  HttpHeaders.cache, HttpHeaders.cacheStatus, HttpHeaders.cacheControl, HttpHeaders.age, HttpHeaders.etag, HttpHeaders.vary,
+]
 
 // Each caller reads only its own tenants: a shared cache must not hand one caller's answer to another.
-const VARY_ON_CREDENTIALS = 'authorization, x-api-key'
+const VARY_ON_CREDENTIALS = `${HttpHeaders.authorization.name}, ${HttpHeaders.apiKey.name}`
 
-const phoneListResponses = {
-  200: {
-    description: 'The tenant\'s phone numbers.',
-    headers: cacheHeaders,
-    content: { 'application/json': { schema: PhoneListSchema } },
-  },
-  400: problemResponse(400),
-  401: { ...problemResponse(401), headers: UNAUTHENTICATED_HEADERS },
-  403: problemResponse(403),
-  404: problemResponse(404),
-  429: { ...problemResponse(429), headers: RETRY_AFTER_HEADERS },
-  502: problemResponse(502),
-  503: { ...problemResponse(503), headers: RETRY_AFTER_HEADERS },
-  504: problemResponse(504),
+const LIST_EXAMPLE_PATH = '/tenants/demo-shop/phones'
+const PROBLEM_STATUSES = [...EVERY_OPERATION_PROBLEM_STATUSES, 401, 403, 404, 429, 502, 503, 504]
+// Cache-Status is on every answer of the route, errors included (RFC 9211), as are the rate limiter's fields.
+const PROBLEM_HEADERS = [HttpHeaders.cacheStatus, ...RATE_LIMIT_HEADERS]
+
+function phoneListResponses (examplePath: string) {
+  return {
+    200: jsonResponse('The tenant\'s phone numbers.', PhoneListSchema, { 'demo-shop': PHONE_LIST_EXAMPLE }, [...LIST_HEADERS, ...RATE_LIMIT_HEADERS]),
+    ...problemResponses(PROBLEM_STATUSES, { examplePath, routeHeaders: PROBLEM_HEADERS }),
+  }
 }
 
 export const tenantPhonesRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -71,11 +52,11 @@ export const tenantPhonesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       security: SECURITY_REQUIREMENTS,
       params: TenantPhonesParamsSchema,
       response: {
-        ...phoneListResponses,
+        ...phoneListResponses(LIST_EXAMPLE_PATH),
         304: {
           type: 'null',
           description: 'The list is unchanged since the If-None-Match tag: no body, the same cache headers.',
-          headers: cacheHeaders,
+          headers: headerSchemas(HttpHeaders.requestId, ...LIST_HEADERS, ...RATE_LIMIT_HEADERS),
         },
       },
     },
@@ -101,7 +82,7 @@ export const tenantPhonesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['tenants'],
       security: SECURITY_REQUIREMENTS,
       params: TenantPhonesParamsSchema,
-      response: phoneListResponses,
+      response: phoneListResponses(`${LIST_EXAMPLE_PATH}/refresh`),
     },
   }, (request, reply) => app.phoneListService.refresh(request.params.appkey, request.log)
     .then((outcome) => { sendOutcome(undefined, reply, outcome) }))
