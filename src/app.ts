@@ -7,6 +7,7 @@ import { errorHandlerPlugin } from './errors/error-handler.js'
 import { requestTracingPlugin, traceIdsLogMixin, tracingEnabled } from './observability/tracing.js'
 import { accessPlugin, type AccessPluginOptions } from './plugins/access.js'
 import { corsPlugin } from './plugins/cors.js'
+import { docsPagePlugin } from './plugins/docs-page.js'
 import { metricsPlugin } from './plugins/metrics.js'
 import { answerStampPlugin } from './plugins/answer-stamp.js'
 import { phoneListPlugin } from './plugins/phone-list.js'
@@ -131,6 +132,7 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
   })
   await app.register(healthRoutes)
   await app.register(openApiRoutes)
+  await app.register(docsPagePlugin)
   await app.register(tenantPhonesRoutes)
 }
 
