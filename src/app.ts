@@ -105,6 +105,7 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
     max: config.RATE_LIMIT_MAX,
     windowMs: config.RATE_LIMIT_WINDOW_MS,
     keyPrefix: config.CACHE_KEY_PREFIX,
+    syncIntervalMs: config.RATE_LIMIT_SYNC_MS,
   })
   await app.register(phoneListPlugin, {
     nxcloud: {

@@ -65,6 +65,9 @@ export const ConfigSchema = Type.Object({
   CACHE_MEMORY_MAX_MB: PositiveInteger(64, 'bound of the in-process cache (the memory tier with Redis), in MiB of lists; least recently used out first'),
   RATE_LIMIT_MAX: PositiveInteger(100, 'requests per caller (or per address without credentials) per window'),
   RATE_LIMIT_WINDOW_MS: PositiveInteger(60_000, 'rate-limit window'),
+  RATE_LIMIT_SYNC_MS: Type.Integer({
+    minimum: 0, default: 100, description: 'with Redis, how often each instance shares its rate-limit counts; 0: on every request (exact)',
+  }),
   API_KEYS_FILE: OptionalPath('JSON file of API key hashes, re-read when it changes'),
   API_KEYS_RELOAD_INTERVAL_MS: PositiveInteger(2_000, 'how often the API key file is checked for changes'),
   JWT_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),

@@ -34,6 +34,7 @@ t.test('the two credentials and a choice about access are all that is needed; ev
     CACHE_TTL_SECONDS: 300,
     RATE_LIMIT_MAX: 100,
     RATE_LIMIT_WINDOW_MS: 60000,
+    RATE_LIMIT_SYNC_MS: 100,
     NXCLOUD_ACCESS_KEY: CREDENTIALS.NXCLOUD_ACCESS_KEY,
     NXCLOUD_ACCESS_SECRET: CREDENTIALS.NXCLOUD_ACCESS_SECRET,
   })

@@ -1,67 +1,82 @@
-/** A caller's count in its current window, as @fastify/rate-limit's stores report it. */
+/** A client's count in its current window, as the limiter reports it after counting a request. */
 export interface WindowCount {
-  current: number
-  /** Milliseconds until the window ends. */
-  ttl: number
+  /** Requests counted in the window, this one included: over the limit means refused. */
+  readonly count: number
+  readonly windowEndsAtMs: number
 }
 
-interface Counter {
-  count: number
-  windowEndsAtMs: number
-  /** Set once the count went past the limit: such a counter is kept until its window ends. */
-  limited: boolean
+/**
+ * One client's fixed window, started by its first request. With Redis, the window Redis holds (begun
+ * by whichever instance first sent a count for it) replaces this one at each sync.
+ */
+export class WindowCounter implements WindowCount {
+  count = 0
+  windowEndsAtMs = 0
+  /** Numbers this client's windows, so that a sync answered after the window changed is not adopted. */
+  generation = 0
+  /** The limit last checked against: a counter at or over it is never evicted. */
+  max = Number.POSITIVE_INFINITY
+  /** Requests counted here that the shared count has not received yet. */
+  unsynced = 0
+  /** Waiting in the queue of the next sync. */
+  queued = false
+
+  constructor (
+    /** `caller` or `address`: ids of the two kinds never share a budget. */
+    readonly partition: string,
+    readonly id: string
+  ) {}
+
+  startWindow (nowMs: number, windowMs: number): void {
+    this.generation++
+    this.windowEndsAtMs = nowMs + windowMs
+    this.count = 0
+    // What was counted in an ended window matters to nobody any more, here or in Redis.
+    this.unsynced = 0
+  }
 }
 
 // When the map reaches its bound, this share of it is reclaimed at once, so reclaiming is rare.
 const RECLAIM_SHARE = 0.1
 
 /**
- * Fixed-window counters held in this process. Bounded without ever forgetting a limited caller:
- * when full, it drops ended windows and then callers still under their limit, oldest first, and
- * never a counter that is over it. (An LRU, as @fastify/rate-limit's LocalStore uses, lets a limited
+ * The counters of one partition held in this process. Bounded without ever forgetting a limited
+ * client: when full, it drops ended windows and then clients still under their limit, oldest first,
+ * and never one that has reached it. (An LRU, as @fastify/rate-limit's LocalStore uses, lets a limited
  * client through again as soon as enough others have called after it.)
  */
 export class LocalCounters {
-  readonly #counters = new Map<string, Counter>()
-  readonly #maxTracked: number
+  readonly #counters = new Map<string, WindowCounter>()
 
-  constructor (maxTracked: number) {
-    this.#maxTracked = maxTracked
-  }
+  constructor (
+    private readonly partition: string,
+    private readonly windowMs: number,
+    private readonly maxTracked: number
+  ) {}
 
-  get size (): number {
-    return this.#counters.size
-  }
-
-  increment (key: string, windowMs: number, max: number): WindowCount {
-    const now = Date.now()
-    let counter = this.#counters.get(key)
+  /** The id's counter in the window `nowMs` falls in: created, or restarted when its window has ended. */
+  current (id: string, nowMs: number): WindowCounter {
+    let counter = this.#counters.get(id)
     if (counter === undefined) {
-      if (this.#counters.size >= this.#maxTracked) this.#reclaim(now)
-      counter = { count: 0, windowEndsAtMs: now + windowMs, limited: false }
-      this.#counters.set(key, counter)
-    } else if (counter.windowEndsAtMs <= now) {
-      counter.count = 0
-      counter.windowEndsAtMs = now + windowMs
-      counter.limited = false
+      if (this.#counters.size >= this.maxTracked) this.#reclaim(nowMs)
+      counter = new WindowCounter(this.partition, id)
+      counter.startWindow(nowMs, this.windowMs)
+      this.#counters.set(id, counter)
+    } else if (counter.windowEndsAtMs <= nowMs) {
+      counter.startWindow(nowMs, this.windowMs)
     }
-    counter.count++
-    if (counter.count > max) counter.limited = true
-    return { current: counter.count, ttl: counter.windowEndsAtMs - now }
+    return counter
   }
 
-  read (key: string): WindowCount {
-    const now = Date.now()
-    const counter = this.#counters.get(key)
-    if (counter === undefined || counter.windowEndsAtMs <= now) return { current: 0, ttl: 0 }
-    return { current: counter.count, ttl: counter.windowEndsAtMs - now }
-  }
-
-  #reclaim (now: number): void {
-    const target = Math.floor(this.#maxTracked * (1 - RECLAIM_SHARE))
-    for (const [key, counter] of this.#counters) {
+  #reclaim (nowMs: number): void {
+    const target = Math.floor(this.maxTracked * (1 - RECLAIM_SHARE))
+    for (const [id, counter] of this.#counters) {
       if (this.#counters.size <= target) return
-      if (counter.windowEndsAtMs <= now || !counter.limited) this.#counters.delete(key)
+      if (counter.windowEndsAtMs <= nowMs || counter.count < counter.max) {
+        this.#counters.delete(id)
+        // Its last few requests are not shared then: memory is short, and this client is under its limit.
+        counter.unsynced = 0
+      }
     }
   }
 }

@@ -1,0 +1,191 @@
+import type { Redis, Result } from 'ioredis'
+import type { WindowCount, WindowCounter } from './local-counters.js'
+
+// Adds each instance's requests to the shared counts of many clients at once and answers, per client,
+// the total and the milliseconds left in its window. KEYS[i] is a client's counter, ARGV[i+1] what this
+// instance adds to it, ARGV[1] the window. The first count of a window starts it (as does a counter
+// left without expiry, which a manual write could make: it would otherwise limit forever).
+const ADD_COUNTS_SCRIPT = `
+local window = tonumber(ARGV[1])
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCRBY', key, ARGV[i + 1])
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
+    redis.call('PEXPIRE', key, window)
+    ttl = window
+  end
+  answers[2 * i - 1] = count
+  answers[2 * i] = ttl
+end
+return answers`
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    addRateLimitCounts (numberOfKeys: number, ...keysThenArguments: Array<string | number>): Result<number[], Context>
+  }
+}
+
+const COUNTER_KEY = 'rate-limit:v2:'
+// Clients per script call: a long script would hold Redis up for every other client of it.
+const CLIENTS_PER_SCRIPT = 500
+
+export interface SharedCountsOptions {
+  redis: Redis
+  keyPrefix: string
+  windowMs: number
+  /** Bound of the queue while Redis is away: past it, counters with nothing left to send are dropped from it. */
+  maxQueued: number
+}
+
+/** One sync's share of a client: what was sent, in which of its windows. */
+interface SentCount {
+  counter: WindowCounter
+  added: number
+  generation: number
+}
+
+/**
+ * The counts every instance shares through Redis. Two ways to use it: `queue` a counter and `sync`
+ * every RATE_LIMIT_SYNC_MS (one pipeline carrying every client counted since, as Kong's rate-limiting
+ * `sync_rate` does), or `addNow` on every request (exact, one command per request). Either way Redis's
+ * total and window become the counter's for the rest of the window. A failed or skipped sync keeps its
+ * counts for the next one: a Redis outage never fails a request, and what each instance counted
+ * meanwhile reaches Redis once it is back.
+ */
+export class SharedCounts {
+  readonly #redis: Redis
+  readonly #keyPrefix: string
+  readonly #windowMs: number
+  readonly #maxQueued: number
+  #queue: WindowCounter[] = []
+  #syncing: Promise<void> | undefined
+
+  constructor (options: SharedCountsOptions) {
+    this.#redis = options.redis
+    this.#keyPrefix = options.keyPrefix
+    this.#windowMs = options.windowMs
+    this.#maxQueued = options.maxQueued
+    this.#redis.defineCommand('addRateLimitCounts', { lua: ADD_COUNTS_SCRIPT })
+  }
+
+  get ready (): boolean {
+    return this.#redis.status === 'ready'
+  }
+
+  queue (counter: WindowCounter): void {
+    counter.queued = true
+    this.#queue.push(counter)
+  }
+
+  /** Sends what was counted since the last sync; one at a time, the next tick picks up what this one missed. */
+  sync (): Promise<void> {
+    if (this.#syncing !== undefined || this.#queue.length === 0) return this.#syncing ?? Promise.resolve()
+    if (!this.ready) {
+      this.#boundQueue()
+      return Promise.resolve()
+    }
+    const sent = this.#takeQueue()
+    const pipeline = this.#redis.pipeline()
+    const chunks: SentCount[][] = []
+    for (let start = 0; start < sent.length; start += CLIENTS_PER_SCRIPT) {
+      const chunk = sent.slice(start, start + CLIENTS_PER_SCRIPT)
+      chunks.push(chunk)
+      pipeline.addRateLimitCounts(chunk.length, ...chunk.map(({ counter }) => this.#keyOf(counter)), ...this.#argumentsOf(chunk))
+    }
+    this.#syncing = pipeline.exec().then(
+      (results) => {
+        const nowMs = Date.now()
+        chunks.forEach((chunk, index) => {
+          const [error, answers] = results?.[index] ?? [new Error('no answer')]
+          if (error === null && Array.isArray(answers)) adopt(chunk, answers as number[], nowMs)
+          else this.#requeue(chunk)
+        })
+      },
+      () => { this.#requeue(sent) }
+    ).finally(() => { this.#syncing = undefined })
+    return this.#syncing
+  }
+
+  /**
+   * Adds what this instance counted for the client since its last command (this request, and any
+   * counted while Redis was away) and answers the shared total, this request included; this
+   * instance's own count when Redis fails.
+   */
+  addNow (counter: WindowCounter): Promise<WindowCount> {
+    const sent = [{ counter, added: counter.unsynced, generation: counter.generation }]
+    const { count: countedHere, windowEndsAtMs } = counter
+    counter.unsynced = 0
+    return this.#redis.addRateLimitCounts(1, this.#keyOf(counter), ...this.#argumentsOf(sent)).then(
+      ([total = 0, ttl = 0]) => {
+        const nowMs = Date.now()
+        adopt(sent, [total, ttl], nowMs)
+        return { count: total, windowEndsAtMs: nowMs + ttl }
+      },
+      () => {
+        // Sent again with this client's next request.
+        restore(sent)
+        return { count: countedHere, windowEndsAtMs }
+      }
+    )
+  }
+
+  /** Waits for a sync under way, then sends what is left (on close). */
+  async flush (): Promise<void> {
+    await this.#syncing
+    await this.sync()
+  }
+
+  #takeQueue (): SentCount[] {
+    const sent: SentCount[] = []
+    for (const counter of this.#queue) {
+      counter.queued = false
+      // Nothing to send: it was evicted, or its window ended and with it any use of its count.
+      if (counter.unsynced === 0) continue
+      sent.push({ counter, added: counter.unsynced, generation: counter.generation })
+      counter.unsynced = 0
+    }
+    this.#queue = []
+    return sent
+  }
+
+  #requeue (sent: SentCount[]): void {
+    restore(sent)
+    for (const { counter } of sent) {
+      if (counter.unsynced > 0 && !counter.queued) this.queue(counter)
+    }
+  }
+
+  // While Redis is away the queue only grows with new clients; those evicted since have nothing to send.
+  #boundQueue (): void {
+    if (this.#queue.length <= this.#maxQueued) return
+    this.#queue = this.#queue.filter((counter) => {
+      counter.queued = counter.unsynced > 0
+      return counter.queued
+    })
+  }
+
+  #keyOf (counter: WindowCounter): string {
+    return `${this.#keyPrefix}${COUNTER_KEY}${counter.partition}:${counter.id}`
+  }
+
+  #argumentsOf (sent: SentCount[]): number[] {
+    return [this.#windowMs, ...sent.map(({ added }) => added)]
+  }
+}
+
+// Redis holds the window every instance shares: its total (with what was counted here since the sync
+// left) and its end replace this instance's own, unless the client's window changed meanwhile.
+function adopt (sent: SentCount[], answers: number[], nowMs: number): void {
+  sent.forEach(({ counter, generation }, index) => {
+    if (counter.generation !== generation) return
+    counter.count = (answers[2 * index] ?? 0) + counter.unsynced
+    counter.windowEndsAtMs = nowMs + (answers[2 * index + 1] ?? 0)
+  })
+}
+
+function restore (sent: SentCount[]): void {
+  for (const { counter, added, generation } of sent) {
+    if (counter.generation === generation) counter.unsynced += added
+  }
+}
