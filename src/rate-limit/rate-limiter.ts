@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import { LocalCounters, type WindowCount } from './local-counters.js'
+import { LocalCounters, type WindowCount, type WindowCounter } from './local-counters.js'
 import { SharedCounts } from './shared-counts.js'
 
 /** The clients of one kind (callers by id, or addresses), each with its own budget per window. */
@@ -38,18 +38,19 @@ export function createRateLimiter (options: RateLimiterOptions): RateLimiter {
   const callers = new LocalCounters('caller', windowMs, maxTracked)
   const addresses = new LocalCounters('address', windowMs, maxTracked)
   if (shared === undefined) {
-    return { callers: countingAlone(callers), addresses: countingAlone(addresses), close: async () => {} }
+    return { callers: partitionOf(callers, countAlone), addresses: partitionOf(addresses, countAlone), close: async () => {} }
   }
   const counts = new SharedCounts({ redis: shared.redis, keyPrefix: shared.keyPrefix, windowMs, maxQueued: 2 * maxTracked })
   if (shared.syncIntervalMs === 0) {
-    return { callers: countingExactly(callers, counts), addresses: countingExactly(addresses, counts), close: async () => {} }
+    const counting = countExactly(counts)
+    return { callers: partitionOf(callers, counting), addresses: partitionOf(addresses, counting), close: async () => {} }
   }
   const timer = setInterval(() => { counts.sync().catch(() => {}) }, shared.syncIntervalMs)
   // Syncing is no reason to keep the process alive; close() sends what is left.
   timer.unref()
   return {
-    callers: countingInBatches(callers, counts),
-    addresses: countingInBatches(addresses, counts),
+    callers: partitionOf(callers, countInBatches(counts)),
+    addresses: partitionOf(addresses, countInBatches(counts)),
     async close () {
       clearInterval(timer)
       await counts.flush()
@@ -57,48 +58,45 @@ export function createRateLimiter (options: RateLimiterOptions): RateLimiter {
   }
 }
 
-// A refused request is counted once (this instance's count stops at max + 1), so that a client hammering while
-// limited costs no more than a lookup, here and in Redis.
+// A refused request is counted once (this instance's count stops at max + 1), so that a client hammering
+// while limited costs no more than a lookup, here and in Redis.
+type Counting = (counter: WindowCounter, max: number) => WindowCount | Promise<WindowCount>
 
-function countingAlone (counters: LocalCounters): RateLimitPartition {
+function partitionOf (counters: LocalCounters, count: Counting): RateLimitPartition {
   return {
     consume (id, max, nowMs) {
       const counter = counters.current(id, nowMs)
       counter.max = max
-      if (counter.count <= max) counter.count++
-      return counter
+      return count(counter, max)
     },
   }
 }
 
-function countingInBatches (counters: LocalCounters, shared: SharedCounts): RateLimitPartition {
-  return {
-    consume (id, max, nowMs) {
-      const counter = counters.current(id, nowMs)
-      counter.max = max
-      if (counter.count > max) return counter
+function countAlone (counter: WindowCounter, max: number): WindowCount {
+  if (counter.count <= max) counter.count++
+  return counter
+}
+
+function countInBatches (shared: SharedCounts): Counting {
+  return (counter, max) => {
+    if (counter.count > max) return counter
+    counter.count++
+    counter.unsynced++
+    if (!counter.queued) shared.queue(counter)
+    return counter
+  }
+}
+
+function countExactly (shared: SharedCounts): Counting {
+  return (counter, max) => {
+    const over = counter.count > max
+    if (!over) {
       counter.count++
       counter.unsynced++
-      if (!counter.queued) shared.queue(counter)
-      return counter
-    },
-  }
-}
-
-function countingExactly (counters: LocalCounters, shared: SharedCounts): RateLimitPartition {
-  return {
-    consume (id, max, nowMs) {
-      const counter = counters.current(id, nowMs)
-      counter.max = max
-      const over = counter.count > max
-      if (!over) {
-        counter.count++
-        counter.unsynced++
-      }
-      // Within a window a count only grows: a client known to be over needs no Redis command, unless
-      // this instance still holds requests it counted while Redis was away.
-      if (over && counter.unsynced === 0) return counter
-      return shared.ready ? shared.addNow(counter) : counter
-    },
+    }
+    // Within a window a count only grows: a client known to be over needs no Redis command, unless
+    // this instance still holds requests it counted while Redis was away.
+    if (over && counter.unsynced === 0) return counter
+    return shared.ready ? shared.addNow(counter) : counter
   }
 }
