@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { FastifyBaseLogger, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyContextConfig, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { API_KEY_HEADER, createApiKeyRegistry, isWellFormedApiKey, type ApiKeyRegistry } from '../auth/api-keys.js'
 import {
   AuthenticationFailure,
@@ -17,6 +17,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Set by the rate limiter: run by every protected route's guard once the caller is known. */
     afterAuthentication: AfterAuthentication | undefined
+    /** Whether a route with this config is guarded here (and so runs `afterAuthentication`). */
+    guardsRoute: (config: FastifyContextConfig | undefined) => boolean
   }
   interface FastifyRequest {
     /** Who is calling, once authenticated; undefined on open routes and when AUTH_DISABLED=true. */
@@ -57,6 +59,7 @@ export const accessPlugin = fp<AccessPluginOptions>(async function access (app, 
   app.decorateRequest('caller', undefined)
   app.decorateRequest('authenticationFailure', undefined)
   app.decorate('afterAuthentication', undefined)
+  app.decorate('guardsRoute', (config: FastifyContextConfig | undefined) => !options.disabled && config?.access !== undefined)
   if (options.disabled) {
     app.log.warn('AUTH_DISABLED=true: every tenant is readable by anyone who can reach this service')
     return
@@ -152,9 +155,10 @@ function failureOrRethrow (error: unknown): AuthenticationFailure {
 /**
  * What runs between authentication and authorization: the rate limiter, which counts by the caller
  * just identified (by address when there is none) and answers 429 itself when one is over its limit.
- * It answers synchronously: a hit pays no promise for it.
+ * It answers synchronously (a hit pays no promise for it), except when it must ask Redis first
+ * (RATE_LIMIT_SYNC_MS=0).
  */
-export type AfterAuthentication = (request: FastifyRequest, reply: FastifyReply) => Error | undefined
+export type AfterAuthentication = (request: FastifyRequest, reply: FastifyReply) => Error | undefined | Promise<Error | undefined>
 
 /**
  * The whole guard of a protected route in one onRequest hook, as every hook is paid by every request:
@@ -163,10 +167,12 @@ export type AfterAuthentication = (request: FastifyRequest, reply: FastifyReply)
  * about what a valid request looks like, and a denied request touches neither the cache nor NxCloud.
  */
 function guardHook (authenticator: Authenticator, access: RouteAccess, afterAuthentication: AfterAuthentication | undefined): onRequestHookHandler {
-  const decide = (request: FastifyRequest, reply: FastifyReply, outcome: Caller | AuthenticationFailure): Error | undefined => {
+  const decide = (request: FastifyRequest, reply: FastifyReply, outcome: Caller | AuthenticationFailure): Error | undefined | Promise<Error | undefined> => {
     if (outcome instanceof AuthenticationFailure) request.authenticationFailure = outcome
     else request.caller = outcome
-    return afterAuthentication?.(request, reply) ?? authorize(authenticator, access, request, reply)
+    const limited = afterAuthentication?.(request, reply)
+    if (limited instanceof Promise) return limited.then((error) => error ?? authorize(authenticator, access, request, reply))
+    return limited ?? authorize(authenticator, access, request, reply)
   }
   return function guard (request, reply, done) {
     let outcome: ReturnType<Authenticator['authenticate']>
@@ -177,11 +183,16 @@ function guardHook (authenticator: Authenticator, access: RouteAccess, afterAuth
       return
     }
     if (outcome instanceof Promise) {
-      outcome.then((settled) => { done(decide(request, reply, settled)) }, (error: unknown) => { done(asProblem(error, authenticator.retryAfterSeconds())) })
+      outcome.then((settled) => { finish(done, decide(request, reply, settled)) }, (error: unknown) => { done(asProblem(error, authenticator.retryAfterSeconds())) })
       return
     }
-    done(decide(request, reply, outcome))
+    finish(done, decide(request, reply, outcome))
   }
+}
+
+function finish (done: (error?: Error) => void, decided: Error | undefined | Promise<Error | undefined>): void {
+  if (decided instanceof Promise) decided.then(done, done)
+  else done(decided)
 }
 
 function asProblem (error: unknown, retryAfterSeconds: number): Error {

@@ -4,13 +4,14 @@ import { ProblemError } from '../errors/problem-error.js'
 import { RateLimitHeaders, RateLimitPolicies, serviceLimitFieldValue } from '../rate-limit/rate-limit-fields.js'
 import { createRateLimiter, type RateLimiter } from '../rate-limit/rate-limiter.js'
 import type { WindowCount } from '../rate-limit/local-counters.js'
+import type { AfterAuthentication } from './access.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     rateLimiter: RateLimiter
   }
   interface FastifyContextConfig {
-    /** `false`: the route is not limited (probes). */
+    /** `false`: the route is not limited (probes). A protected route (`access`) always is. */
     rateLimit?: false
   }
 }
@@ -29,7 +30,8 @@ const MAX_TRACKED_CLIENTS = 100_000
 /**
  * Per-client limit on every route that does not opt out: by caller id once authenticated (a key may
  * carry its own `rateLimitMax`), by address otherwise, so failed authentications count against the
- * address they come from. One synchronous onRequest hook after authentication; with Redis the counts
+ * address they come from. On a protected route the access guard runs it between authentication and
+ * authorization (no hook of its own); on the others it is one onRequest hook. With Redis the counts
  * are shared by every instance, without it each instance limits on its own.
  */
 export const rateLimitPlugin = fp<RateLimitPluginOptions>(async function rateLimiting (app, options) {
@@ -44,23 +46,28 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(async function rateLim
   // Registered after Redis, so closed before it: the counts not yet shared still reach it.
   app.addHook('onClose', async () => { await limiter.close() })
 
-  const limitRate = createRateLimitHook(limiter, options)
+  const limitRequest = createRateLimitCheck(limiter, options)
+  app.afterAuthentication = limitRequest
+  const limitRate: onRequestHookHandler = function limitRate (request, reply, done) {
+    const limited = limitRequest(request, reply)
+    if (limited instanceof Promise) limited.then(done, done)
+    else done(limited)
+  }
   app.addHook('onRoute', (route) => {
-    if (route.config?.rateLimit === false) return
-    // After the access plugin's authentication hook, which it put first: the caller is known here.
+    if (route.config?.rateLimit === false || app.guardsRoute(route.config)) return
     route.onRequest = [...[route.onRequest ?? []].flat(), limitRate]
   })
 }, { name: 'rate-limit', dependencies: ['redis', 'access', 'metrics'] })
 
 /**
- * The limiter as one hook, callable as a plain function too (from another onRequest hook, to save one):
- * counts the request, writes RateLimit-Policy and RateLimit, and refuses past the limit with 429.
+ * Counts a request and writes RateLimit-Policy and RateLimit; past the limit, answers the 429 problem
+ * to hand to `done`. Synchronous, except in exact shared mode (RATE_LIMIT_SYNC_MS=0).
  */
-export function createRateLimitHook (limiter: RateLimiter, options: { max: number, windowMs: number }): onRequestHookHandler {
+export function createRateLimitCheck (limiter: RateLimiter, options: { max: number, windowMs: number }): AfterAuthentication {
   const policies = new RateLimitPolicies(options.windowMs)
   const defaultPolicy = policies.fieldValueFor(options.max)
 
-  return function limitRate (request, reply, done) {
+  return function limitRequest (request, reply) {
     const caller = request.caller
     const max = caller?.rateLimitMax ?? options.max
     const policy = max === options.max ? defaultPolicy : policies.fieldValueFor(max)
@@ -68,25 +75,19 @@ export function createRateLimitHook (limiter: RateLimiter, options: { max: numbe
     const counted = caller === undefined
       ? limiter.addresses.consume(request.ip, max, nowMs)
       : limiter.callers.consume(caller.id, max, nowMs)
-    if (counted instanceof Promise) {
-      counted.then((count) => { answer(reply, count, max, policy, Date.now(), done) }, done)
-      return
-    }
-    answer(reply, counted, max, policy, nowMs, done)
+    if (counted instanceof Promise) return counted.then((count) => answer(reply, count, max, policy, Date.now()))
+    return answer(reply, counted, max, policy, nowMs)
   }
 }
 
-function answer (reply: FastifyReply, counted: WindowCount, max: number, policy: string, nowMs: number, done: (error?: Error) => void): void {
+function answer (reply: FastifyReply, counted: WindowCount, max: number, policy: string, nowMs: number): ProblemError | undefined {
   // Whole seconds, rounded up: a client that waits `t` finds its window over.
   const resetSeconds = Math.max(0, Math.ceil((counted.windowEndsAtMs - nowMs) / 1000))
   const limited = counted.count > max
   reply.header(RateLimitHeaders.policy, policy)
   reply.header(RateLimitHeaders.serviceLimit, serviceLimitFieldValue(limited ? 0 : max - counted.count, resetSeconds))
-  if (!limited) {
-    done()
-    return
-  }
-  done(new ProblemError('rateLimited', `Rate limit of ${max} requests exceeded; retry in ${resetSeconds} s`, {
+  if (!limited) return undefined
+  return new ProblemError('rateLimited', `Rate limit of ${max} requests exceeded; retry in ${resetSeconds} s`, {
     headers: { [RateLimitHeaders.retryAfter]: resetSeconds },
-  }))
+  })
 }
