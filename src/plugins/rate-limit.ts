@@ -4,6 +4,7 @@ import { ProblemError } from '../errors/problem-error.js'
 import { RateLimitHeaders, RateLimitPolicies, serviceLimitFieldValue } from '../rate-limit/rate-limit-fields.js'
 import { createRateLimiter, type RateLimiter } from '../rate-limit/rate-limiter.js'
 import type { WindowCount } from '../rate-limit/local-counters.js'
+import type { RateLimitedReason } from '../metrics/metrics.js'
 import type { AfterAuthentication } from './access.js'
 
 declare module 'fastify' {
@@ -46,7 +47,7 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(async function rateLim
   // Registered after Redis, so closed before it: the counts not yet shared still reach it.
   app.addHook('onClose', async () => { await limiter.close() })
 
-  const limitRequest = createRateLimitCheck(limiter, options)
+  const limitRequest = createRateLimitCheck(limiter, { ...options, onRefused: (reason) => { app.metrics.rateLimited(reason) } })
   app.afterAuthentication = limitRequest
   const limitRate: onRequestHookHandler = function limitRate (request, reply, done) {
     const limited = limitRequest(request, reply)
@@ -59,35 +60,47 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(async function rateLim
   })
 }, { name: 'rate-limit', dependencies: ['redis', 'access', 'metrics'] })
 
+export interface RateLimitCheckOptions {
+  max: number
+  windowMs: number
+  /** Told of each 429, with what the limit counted (metrics). */
+  onRefused: (reason: RateLimitedReason) => void
+}
+
 /**
  * Counts a request and writes RateLimit-Policy and RateLimit; past the limit, answers the 429 problem
  * to hand to `done`. Synchronous, except in exact shared mode (RATE_LIMIT_SYNC_MS=0).
  */
-export function createRateLimitCheck (limiter: RateLimiter, options: { max: number, windowMs: number }): AfterAuthentication {
+export function createRateLimitCheck (limiter: RateLimiter, options: RateLimitCheckOptions): AfterAuthentication {
   const policies = new RateLimitPolicies(options.windowMs)
   const defaultPolicy = policies.fieldValueFor(options.max)
+
+  function answer (reply: FastifyReply, counted: WindowCount, max: number, reason: RateLimitedReason, nowMs: number): ProblemError | undefined {
+    // Whole seconds, rounded up: a client that waits `t` finds its window over.
+    const resetSeconds = Math.max(0, Math.ceil((counted.windowEndsAtMs - nowMs) / 1000))
+    const limited = counted.count > max
+    reply.header(RateLimitHeaders.policy, max === options.max ? defaultPolicy : policies.fieldValueFor(max))
+    reply.header(RateLimitHeaders.serviceLimit, serviceLimitFieldValue(limited ? 0 : max - counted.count, resetSeconds))
+    if (!limited) return undefined
+    options.onRefused(reason)
+    return new ProblemError('rateLimited', `Rate limit of ${max} requests exceeded; retry in ${resetSeconds} s`, {
+      headers: { [RateLimitHeaders.retryAfter]: resetSeconds },
+    })
+  }
 
   return function limitRequest (request, reply) {
     const caller = request.caller
     const max = caller?.rateLimitMax ?? options.max
-    const policy = max === options.max ? defaultPolicy : policies.fieldValueFor(max)
     const nowMs = Date.now()
-    const counted = caller === undefined
-      ? limiter.addresses.consume(request.ip, max, nowMs)
-      : limiter.callers.consume(caller.id, max, nowMs)
-    if (counted instanceof Promise) return counted.then((count) => answer(reply, count, max, policy, Date.now()))
-    return answer(reply, counted, max, policy, nowMs)
+    if (caller === undefined) {
+      const counted = limiter.addresses.consume(request.ip, max, nowMs)
+      return counted instanceof Promise
+        ? counted.then((count) => answer(reply, count, max, 'address', Date.now()))
+        : answer(reply, counted, max, 'address', nowMs)
+    }
+    const counted = limiter.callers.consume(caller.id, max, nowMs)
+    return counted instanceof Promise
+      ? counted.then((count) => answer(reply, count, max, 'caller', Date.now()))
+      : answer(reply, counted, max, 'caller', nowMs)
   }
-}
-
-function answer (reply: FastifyReply, counted: WindowCount, max: number, policy: string, nowMs: number): ProblemError | undefined {
-  // Whole seconds, rounded up: a client that waits `t` finds its window over.
-  const resetSeconds = Math.max(0, Math.ceil((counted.windowEndsAtMs - nowMs) / 1000))
-  const limited = counted.count > max
-  reply.header(RateLimitHeaders.policy, policy)
-  reply.header(RateLimitHeaders.serviceLimit, serviceLimitFieldValue(limited ? 0 : max - counted.count, resetSeconds))
-  if (!limited) return undefined
-  return new ProblemError('rateLimited', `Rate limit of ${max} requests exceeded; retry in ${resetSeconds} s`, {
-    headers: { [RateLimitHeaders.retryAfter]: resetSeconds },
-  })
 }
