@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, onRequestHookHandler } from 'fastify'
 import { ProblemError } from '../errors/problem-error.js'
-import { RateLimitHeaders, RateLimitPolicies, serviceLimitFieldValue } from '../rate-limit/rate-limit-fields.js'
+import { HttpHeaders } from '../http/headers.js'
+import { RateLimitPolicies, serviceLimitFieldValue } from '../rate-limit/rate-limit-fields.js'
 import { createRateLimiter, type RateLimiter } from '../rate-limit/rate-limiter.js'
 import type { WindowCount } from '../rate-limit/local-counters.js'
 import type { RateLimitedReason } from '../metrics/metrics.js'
@@ -79,12 +80,12 @@ export function createRateLimitCheck (limiter: RateLimiter, options: RateLimitCh
     // Whole seconds, rounded up: a client that waits `t` finds its window over.
     const resetSeconds = Math.max(0, Math.ceil((counted.windowEndsAtMs - nowMs) / 1000))
     const limited = counted.count > max
-    reply.header(RateLimitHeaders.policy, max === options.max ? defaultPolicy : policies.fieldValueFor(max))
-    reply.header(RateLimitHeaders.serviceLimit, serviceLimitFieldValue(limited ? 0 : max - counted.count, resetSeconds))
+    reply.header(HttpHeaders.rateLimitPolicy.name, max === options.max ? defaultPolicy : policies.fieldValueFor(max))
+    reply.header(HttpHeaders.rateLimit.name, serviceLimitFieldValue(limited ? 0 : max - counted.count, resetSeconds))
     if (!limited) return undefined
     options.onRefused(reason)
     return new ProblemError('rateLimited', `Rate limit of ${max} requests exceeded; retry in ${resetSeconds} s`, {
-      headers: { [RateLimitHeaders.retryAfter]: resetSeconds },
+      headers: { [HttpHeaders.retryAfter.name]: resetSeconds },
     })
   }
 

@@ -1,15 +1,8 @@
 /**
- * The response fields of the limiter, as draft-ietf-httpapi-ratelimit-headers-11 (May 2026) defines
- * them, and Retry-After on a refusal. Lower case, as Node hands them to the wire and CORS lists them.
+ * The values of RateLimit-Policy and RateLimit (names in src/http/headers.ts), as
+ * draft-ietf-httpapi-ratelimit-headers-11 (May 2026; the syntax is -10's) defines them: Structured Field
+ * lists of one item, the quoted policy name with its parameters.
  */
-export const RateLimitHeaders = {
-  /** `"default";q=<max>;w=<window seconds>`: the quota policy the request was counted under. */
-  policy: 'ratelimit-policy',
-  /** `"default";r=<remaining>;t=<seconds until the window ends>`: the service limit left now. */
-  serviceLimit: 'ratelimit',
-  /** On a 429 only: seconds until the window ends (the same as `t`, as the draft asks). */
-  retryAfter: 'retry-after',
-} as const
 
 // One policy, whatever the partition (caller or address): a client has a single budget at a time.
 const POLICY_NAME = '"default"'
@@ -27,10 +20,6 @@ export class RateLimitPolicies {
     this.#windowSeconds = Math.max(1, Math.ceil(windowMs / 1000))
   }
 
-  get windowSeconds (): number {
-    return this.#windowSeconds
-  }
-
   fieldValueFor (max: number): string {
     let value = this.#byMax.get(max)
     if (value === undefined) {
@@ -41,6 +30,7 @@ export class RateLimitPolicies {
   }
 }
 
+/** `r`: the requests left in the window; `t`: the seconds until it ends (whole, rounded up). */
 export function serviceLimitFieldValue (remaining: number, resetSeconds: number): string {
   return `${POLICY_NAME};r=${remaining};t=${resetSeconds}`
 }

@@ -8,7 +8,7 @@ import { Agent, request } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { PROBLEM_CONTENT_TYPE } from '../../src/errors/problem-schema.js'
 import { ProblemTypes } from '../../src/errors/problem-types.js'
-import { RateLimitHeaders } from '../../src/rate-limit/rate-limit-fields.js'
+import { HttpHeaders } from '../../src/http/headers.js'
 import { TEST_REDIS_URL, buildTestApp, phonesUrl, startSimulator, testConfig, uniqueKeyPrefix } from '../helper.js'
 import type { NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
 import { apiKeyEnv, issue, writeApiKeyFile } from '../auth/api-key-fixture.js'
@@ -83,7 +83,7 @@ function fromClient (limited: LimitedApp, forwardedFor: string): Promise<Answer>
 }
 
 function serviceLimitOf (t: Test, answer: Answer): { remaining: number, resetSeconds: number } {
-  const field = String(answer.headers[RateLimitHeaders.serviceLimit])
+  const field = String(answer.headers[HttpHeaders.rateLimit.name])
   const match = SERVICE_LIMIT.exec(field)
   t.ok(match, `RateLimit is "default";r=<remaining>;t=<seconds> (got ${field})`)
   return { remaining: Number(match?.[1]), resetSeconds: Number(match?.[2]) }
@@ -91,7 +91,7 @@ function serviceLimitOf (t: Test, answer: Answer): { remaining: number, resetSec
 
 /** The draft-ietf-httpapi-ratelimit-headers fields, and none of the legacy X-RateLimit-* ones. */
 function assertLimitFields (t: Test, answer: Answer, max: number, remaining: number, windowSeconds = DEFAULT_WINDOW_SECONDS): number {
-  t.equal(answer.headers[RateLimitHeaders.policy], `"default";q=${max};w=${windowSeconds}`, 'RateLimit-Policy')
+  t.equal(answer.headers[HttpHeaders.rateLimitPolicy.name], `"default";q=${max};w=${windowSeconds}`, 'RateLimit-Policy')
   const limit = serviceLimitOf(t, answer)
   t.equal(limit.remaining, remaining, 'remaining quota')
   t.ok(limit.resetSeconds >= 1 && limit.resetSeconds <= windowSeconds, `t is whole seconds within the window (got ${limit.resetSeconds})`)
@@ -146,7 +146,7 @@ t.test('the probes are not limited and carry no RateLimit fields; other routes a
   for (let call = 0; call < 3; call++) {
     const probe = await limited.get({ path: '/healthz' })
     t.equal(probe.status, 200)
-    t.equal(probe.headers[RateLimitHeaders.serviceLimit], undefined)
+    t.equal(probe.headers[HttpHeaders.rateLimit.name], undefined)
   }
   t.equal((await limited.get({ path: '/openapi.json' })).status, 200)
   assertRateLimited(t, await limited.get({ path: '/openapi.json' }), 1)
