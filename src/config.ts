@@ -2,10 +2,9 @@ import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import Type, { type Static, type TSchema } from 'typebox'
 import Value from 'typebox/value'
+import { LogLevels, type LogLevel } from './logging/log-facts.js'
 
-const LogLevelSchema = Type.Union(
-  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level))
-)
+const LogLevelSchema = Type.Union(Object.keys(LogLevels).map((level) => Type.Literal(level)))
 
 const PositiveInteger = (defaultValue: number, description: string) =>
   Type.Integer({ minimum: 1, default: defaultValue, description })
@@ -26,7 +25,7 @@ export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'listen port' }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'listen address' }),
   METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9464, description: 'Prometheus metrics listener port (on HOST); 0: off' }),
-  LOG_LEVEL: Type.Unsafe<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>({
+  LOG_LEVEL: Type.Unsafe<LogLevel>({
     ...LogLevelSchema,
     default: 'info',
   }),

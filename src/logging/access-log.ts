@@ -46,7 +46,7 @@ function traceFields (): string {
   return ids === undefined ? '' : `,"traceId":"${ids.traceId}","spanId":"${ids.spanId}"`
 }
 
-// requestId is a plain token (see request-id.ts) and method an HTTP token: neither needs JSON escaping.
+// requestId is a plain token (see request-logging.ts) and method an HTTP token: neither needs JSON escaping.
 function lineFields (request: FastifyRequest, reply: FastifyReply): string {
   const cache = reply.getHeader('x-cache')
   const callerId = request.caller?.id

@@ -140,6 +140,25 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
     return failureOf(NxCloudError.ofCode(entry.upstreamCode, entry.message), cache, status)
   }
 
+  // A list the cache holds, served while fresh (hit), or past that within stale-while-revalidate while one
+  // refresh replaces it (stale); undefined beyond, for NxCloud to answer. Both paths, memory and store, decide here.
+  function servedFromCache (entry: StoredPhoneList, nowMs: number, appkey: string, log: FastifyBaseLogger): PhoneListAnswer | undefined {
+    const ageMs = ageMsOf(entry, nowMs)
+    if (ageMs < ttlMs) {
+      events.lookup('hit')
+      return answerOf(entry, CacheResults.hit, 'hit', nowMs)
+    }
+    if (ageMs >= revalidateMs) return undefined
+    events.lookup('stale')
+    refreshInBackground(appkey, log)
+    return answerOf(entry, CacheResults.stale, 'hit; detail=stale-while-revalidate', nowMs)
+  }
+
+  function missed (appkey: string, log: FastifyBaseLogger, stale: StoredPhoneList | undefined): Promise<PhoneListOutcome> {
+    events.lookup('miss')
+    return forward(appkey, log, stale)
+  }
+
   // The store's read, as a span saying what it found when tracing is on.
   function lookup (appkey: string, log: FastifyBaseLogger): Promise<StoredEntry | undefined | typeof STORE_FAILED> {
     if (!tracingEnabled()) return read(appkey, log)
@@ -150,11 +169,13 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
     })
   }
 
+  // What the span says the lookup found: the same results the metrics count (see servedFromCache).
   function lookupResultOf (entry: StoredEntry | undefined | typeof STORE_FAILED, nowMs: number): CacheLookupResult {
     if (entry === STORE_FAILED) return 'error'
     if (entry === undefined) return 'miss'
     if (entry.kind === 'unknown-tenant') return isFresh(entry, nowMs) ? 'negative' : 'miss'
-    return isFresh(entry, nowMs) ? 'hit' : 'stale'
+    const ageMs = ageMsOf(entry, nowMs)
+    return ageMs < ttlMs ? 'hit' : ageMs < revalidateMs ? 'stale' : 'miss'
   }
 
   async function read (appkey: string, log: FastifyBaseLogger): Promise<StoredEntry | undefined | typeof STORE_FAILED> {
@@ -265,18 +286,9 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
     answerFromMemory (appkey, log) {
       const entry = store?.peek?.(appkey)
       if (entry?.kind !== 'list') return undefined
-      const nowMs = Date.now()
-      const ageMs = ageMsOf(entry, nowMs)
-      if (ageMs < ttlMs) {
-        events.lookup('hit')
-        recordInstantSpan(CACHE_LOOKUP_SPAN, LOOKUP_ATTRIBUTES.hit)
-        return answerOf(entry, CacheResults.hit, 'hit', nowMs)
-      }
-      if (ageMs >= revalidateMs) return undefined
-      events.lookup('stale')
-      recordInstantSpan(CACHE_LOOKUP_SPAN, LOOKUP_ATTRIBUTES.stale)
-      refreshInBackground(appkey, log)
-      return answerOf(entry, CacheResults.stale, 'hit; detail=stale-while-revalidate', nowMs)
+      const served = servedFromCache(entry, Date.now(), appkey, log)
+      if (served !== undefined) recordInstantSpan(CACHE_LOOKUP_SPAN, served.cache === CacheResults.hit ? LOOKUP_ATTRIBUTES.hit : LOOKUP_ATTRIBUTES.stale)
+      return served
     },
     async answer (appkey, log) {
       const entry = await lookup(appkey, log)
@@ -285,26 +297,12 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
         return await forward(appkey, log, undefined)
       }
       const nowMs = Date.now()
-      if (entry?.kind === 'unknown-tenant' && isFresh(entry, nowMs)) {
+      if (entry?.kind === 'list') return servedFromCache(entry, nowMs, appkey, log) ?? await missed(appkey, log, entry)
+      if (entry !== undefined && isFresh(entry, nowMs)) {
         events.lookup('negative')
         return unknownTenantOutcome(entry, 'hit; detail=negative', CacheResults.hit)
       }
-      if (entry === undefined || entry.kind === 'unknown-tenant') {
-        events.lookup('miss')
-        return await forward(appkey, log, undefined)
-      }
-      const ageMs = ageMsOf(entry, nowMs)
-      if (ageMs < ttlMs) {
-        events.lookup('hit')
-        return answerOf(entry, CacheResults.hit, 'hit', nowMs)
-      }
-      if (ageMs < revalidateMs) {
-        events.lookup('stale')
-        refreshInBackground(appkey, log)
-        return answerOf(entry, CacheResults.stale, 'hit; detail=stale-while-revalidate', nowMs)
-      }
-      events.lookup('miss')
-      return await forward(appkey, log, entry)
+      return await missed(appkey, log, undefined)
     },
     async refresh (appkey, log) {
       try {

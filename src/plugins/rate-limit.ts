@@ -3,7 +3,7 @@ import type { FastifyReply, onRequestHookHandler } from 'fastify'
 import { ProblemError } from '../errors/problem-error.js'
 import { HttpHeaders } from '../http/headers.js'
 import { RateLimitPolicies, serviceLimitFieldValue } from '../rate-limit/rate-limit-fields.js'
-import { createRateLimiter, type RateLimiter } from '../rate-limit/rate-limiter.js'
+import { createRateLimiter, type RateLimiter, type RateLimitPartition } from '../rate-limit/rate-limiter.js'
 import type { WindowCount } from '../rate-limit/local-counters.js'
 import type { RateLimitedReason } from '../metrics/metrics.js'
 import type { AfterAuthentication } from './access.js'
@@ -89,19 +89,19 @@ export function createRateLimitCheck (limiter: RateLimiter, options: RateLimitCh
     })
   }
 
+  function count (reply: FastifyReply, partition: RateLimitPartition, id: string, max: number, reason: RateLimitedReason): ReturnType<AfterAuthentication> {
+    const nowMs = Date.now()
+    const counted = partition.consume(id, max, nowMs)
+    return counted instanceof Promise
+      ? counted.then((settled) => answer(reply, settled, max, reason, Date.now()))
+      : answer(reply, counted, max, reason, nowMs)
+  }
+
   return function limitRequest (request, reply) {
     const caller = request.caller
     const max = caller?.rateLimitMax ?? options.max
-    const nowMs = Date.now()
-    if (caller === undefined) {
-      const counted = limiter.addresses.consume(request.ip, max, nowMs)
-      return counted instanceof Promise
-        ? counted.then((count) => answer(reply, count, max, 'address', Date.now()))
-        : answer(reply, counted, max, 'address', nowMs)
-    }
-    const counted = limiter.callers.consume(caller.id, max, nowMs)
-    return counted instanceof Promise
-      ? counted.then((count) => answer(reply, count, max, 'caller', Date.now()))
-      : answer(reply, counted, max, 'caller', nowMs)
+    return caller === undefined
+      ? count(reply, limiter.addresses, request.ip, max, 'address')
+      : count(reply, limiter.callers, caller.id, max, 'caller')
   }
 }
