@@ -18,20 +18,26 @@ import { BufferedDestination } from './logging/buffered-destination.js'
 import { lazyChildLogger, RequestLogController, requestIdOf } from './logging/request-logging.js'
 import { swaggerPlugin } from './plugins/swagger.js'
 import { healthRoutes } from './routes/health.js'
+import { createHttpServer, LaneSlot } from './http/http-server.js'
+import { hitLanePlugin } from './plugins/hit-lane.js'
 import { openApiRoutes } from './routes/openapi.js'
 import { tenantPhonesRoutes } from './routes/tenant-phones.js'
 import { SERVICE_VERSION } from './version.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The access log, for the answers given outside Fastify's request lifecycle (framework errors). */
+    /** The access log, for the answers given outside Fastify's request lifecycle (framework errors, the hit lane). */
     accessLog: AccessLog
+    /** Where the hit lane goes, unless buildApp was told not to have one. */
+    laneSlot: LaneSlot | undefined
   }
 }
 
 export interface BuildAppOptions {
   /** Where log lines go; stdout when absent. Tests pass a stream to read them. */
   logStream?: DestinationStream
+  /** `false`: every request goes through Fastify (tests compare the hit lane with the route). */
+  hitLane?: boolean
 }
 
 // We never log secrets; these paths are the net under that rule, should a header or config ever be logged.
@@ -63,7 +69,9 @@ function createFastify (config: Config, options: BuildAppOptions) {
     ...(tracingEnabled() ? { mixin: traceIdsLogMixin } : {}),
   }, stream)
   const accessLog = createAccessLog(logger, stream)
+  const laneSlot = new LaneSlot()
   const app = Fastify({
+    serverFactory: createHttpServer(laneSlot),
     loggerInstance: logger as FastifyBaseLogger,
     logController: new RequestLogController(accessLog),
     childLoggerFactory: lazyChildLogger,
@@ -75,6 +83,7 @@ function createFastify (config: Config, options: BuildAppOptions) {
     ...httpEdgeOptions(config),
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.decorate('accessLog', accessLog)
+  app.decorate('laneSlot', options.hitLane === false ? undefined : laneSlot)
   // What the buffer holds is written before close() returns; pino writes it at process exit too.
   app.addHook('onClose', async () => {
     if (stream instanceof BufferedDestination) stream.close()
@@ -135,6 +144,7 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
   await app.register(openApiRoutes)
   await app.register(docsPagePlugin)
   await app.register(tenantPhonesRoutes)
+  if (app.laneSlot !== undefined) await app.register(hitLanePlugin, { slot: app.laneSlot })
 }
 
 // One write per request line would cost as much as the request itself on a cache hit: lines are

@@ -48,6 +48,8 @@ export interface ApiKeyRegistryOptions {
 export interface ApiKeyRegistry {
   /** The caller a presented key belongs to, or undefined for a key that is not (or no longer) issued. */
   callerFor (presentedKey: string): Caller | undefined
+  /** The caller of a key verified before (since the file was last read), without hashing; undefined otherwise. */
+  verifiedCaller (presentedKey: string): Caller | undefined
   readonly size: number
   close (): void
 }
@@ -98,6 +100,7 @@ export function createApiKeyRegistry (options: ApiKeyRegistryOptions): ApiKeyReg
       if (caller !== undefined) verified.set(presentedKey, caller)
       return caller
     },
+    verifiedCaller: (presentedKey) => verified.get(presentedKey),
     get size () { return callers.size },
     close: () => { unwatchFile(file, onChange) },
   }

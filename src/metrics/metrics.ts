@@ -39,6 +39,8 @@ export interface Metrics {
   readonly registry: Registry
   /** One completed request; called once per request where the access log line is written. */
   observeRequest (request: FastifyRequest, reply: FastifyReply): void
+  /** The same, for an answer given outside Fastify (the hit lane). */
+  observeAnswer (route: string, method: string, statusCode: number, seconds: number): void
   /** The phone-list service's cache lookups. */
   readonly phoneListEvents: PhoneListEvents
   /** The NxCloud client's calls. */
@@ -114,6 +116,9 @@ export function createMetrics (options: MetricsOptions): Metrics {
     observeRequest (request, reply) {
       const method = KNOWN_METHODS.has(request.method) ? request.method : OTHER_METHOD
       requestDurations.observe(request.routeOptions.url ?? UNMATCHED_ROUTE, method, reply.statusCode, reply.elapsedTime / 1000)
+    },
+    observeAnswer (route, method, statusCode, seconds) {
+      requestDurations.observe(route, method, statusCode, seconds)
     },
     phoneListEvents,
     nxcloudCalls: {

@@ -87,6 +87,8 @@ export interface PhoneListServiceOptions {
 export interface PhoneListService {
   /** The answer when this process holds a servable list: synchronous, the cache-hit fast path. */
   answerFromMemory (appkey: string, log: FastifyBaseLogger): PhoneListAnswer | undefined
+  /** The answer when this process holds a fresh list (a hit), with no other effect when it does not. */
+  freshFromMemory (appkey: string): PhoneListAnswer | undefined
   answer (appkey: string, log: FastifyBaseLogger): Promise<PhoneListOutcome>
   /** Reads NxCloud now, whatever the cache holds, and replaces the shared entry. */
   refresh (appkey: string, log: FastifyBaseLogger): Promise<PhoneListOutcome>
@@ -143,15 +145,18 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
   // A list the cache holds, served while fresh (hit), or past that within stale-while-revalidate while one
   // refresh replaces it (stale); undefined beyond, for NxCloud to answer. Both paths, memory and store, decide here.
   function servedFromCache (entry: StoredPhoneList, nowMs: number, appkey: string, log: FastifyBaseLogger): PhoneListAnswer | undefined {
-    const ageMs = ageMsOf(entry, nowMs)
-    if (ageMs < ttlMs) {
-      events.lookup('hit')
-      return answerOf(entry, CacheResults.hit, 'hit', nowMs)
-    }
-    if (ageMs >= revalidateMs) return undefined
+    const fresh = freshAnswerOf(entry, nowMs)
+    if (fresh !== undefined) return fresh
+    if (ageMsOf(entry, nowMs) >= revalidateMs) return undefined
     events.lookup('stale')
     refreshInBackground(appkey, log)
     return answerOf(entry, CacheResults.stale, 'hit; detail=stale-while-revalidate', nowMs)
+  }
+
+  function freshAnswerOf (entry: StoredPhoneList, nowMs: number): PhoneListAnswer | undefined {
+    if (ageMsOf(entry, nowMs) >= ttlMs) return undefined
+    events.lookup('hit')
+    return answerOf(entry, CacheResults.hit, 'hit', nowMs)
   }
 
   function missed (appkey: string, log: FastifyBaseLogger, stale: StoredPhoneList | undefined): Promise<PhoneListOutcome> {
@@ -289,6 +294,13 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
       const served = servedFromCache(entry, Date.now(), appkey, log)
       if (served !== undefined) recordInstantSpan(CACHE_LOOKUP_SPAN, served.cache === CacheResults.hit ? LOOKUP_ATTRIBUTES.hit : LOOKUP_ATTRIBUTES.stale)
       return served
+    },
+    freshFromMemory (appkey) {
+      const entry = store?.peek?.(appkey)
+      if (entry?.kind !== 'list') return undefined
+      const fresh = freshAnswerOf(entry, Date.now())
+      if (fresh !== undefined) recordInstantSpan(CACHE_LOOKUP_SPAN, LOOKUP_ATTRIBUTES.hit)
+      return fresh
     },
     async answer (appkey, log) {
       const entry = await lookup(appkey, log)

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyBaseLogger, FastifyContextConfig, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { API_KEY_HEADER, createApiKeyRegistry, isWellFormedApiKey, type ApiKeyRegistry } from '../auth/api-keys.js'
 import {
@@ -19,6 +20,12 @@ declare module 'fastify' {
     afterAuthentication: AfterAuthentication | undefined
     /** Whether a route with this config is guarded here (and so runs `afterAuthentication`). */
     guardsRoute: (config: FastifyContextConfig | undefined) => boolean
+    /**
+     * The caller whose credentials were verified before (an API key or bearer token seen already), found
+     * without I/O or hashing; undefined for anything else, which only the guard may judge. Undefined when
+     * AUTH_DISABLED=true.
+     */
+    knownCaller: ((headers: IncomingHttpHeaders) => Caller | undefined) | undefined
   }
   interface FastifyRequest {
     /** Who is calling, once authenticated; undefined on open routes and when AUTH_DISABLED=true. */
@@ -60,11 +67,13 @@ export const accessPlugin = fp<AccessPluginOptions>(async function access (app, 
   app.decorateRequest('authenticationFailure', undefined)
   app.decorate('afterAuthentication', undefined)
   app.decorate('guardsRoute', (config: FastifyContextConfig | undefined) => !options.disabled && config?.access !== undefined)
+  app.decorate('knownCaller', undefined)
   if (options.disabled) {
     app.log.warn('AUTH_DISABLED=true: every tenant is readable by anyone who can reach this service')
     return
   }
   const authenticator = createAuthenticator(options, app.log, app.metrics)
+  app.knownCaller = authenticator.knownCaller
   app.addHook('onClose', async () => { authenticator.close() })
 
   app.addHook('onRoute', (route) => {
@@ -82,6 +91,8 @@ function hooksOf<Hook> (hooks: Hook | Hook[] | undefined): Hook[] {
 interface Authenticator {
   /** A caller, a failure, or a promise of either when a token must be verified for the first time. */
   authenticate (request: FastifyRequest): Caller | AuthenticationFailure | Promise<Caller | AuthenticationFailure>
+  /** A caller `authenticate` verified before, from the same credentials (see `app.knownCaller`). */
+  knownCaller (headers: IncomingHttpHeaders): Caller | undefined
   challenge (failure: AuthenticationFailure | undefined): string
   /** While tokens cannot be verified: seconds until the identity provider's keys are fetched again. */
   retryAfterSeconds (): number
@@ -107,6 +118,15 @@ function createAuthenticator (options: AccessPluginOptions, log: FastifyBaseLogg
       if (apiKey !== undefined) return authenticateApiKey(apiKeys, apiKey)
       if (authorization !== undefined) return authenticateBearer(jwt, authorization)
       return new AuthenticationFailure('missing-credentials', undefined, 'This operation needs an API key (X-API-Key) or a bearer token')
+    },
+    knownCaller (headers) {
+      const apiKey = headers[API_KEY_HEADER]
+      const authorization = headers.authorization
+      if (apiKey !== undefined) {
+        return authorization === undefined && typeof apiKey === 'string' ? apiKeys?.verifiedCaller(apiKey) : undefined
+      }
+      if (authorization === undefined || jwt === undefined || !BEARER_PREFIX.test(authorization)) return undefined
+      return jwt.verifiedCaller(authorization.replace(BEARER_PREFIX, '').trim())
     },
     challenge (failure) {
       const challenges: string[] = []

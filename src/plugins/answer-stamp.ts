@@ -16,6 +16,8 @@ declare module 'fastify' {
     isShuttingDown (): boolean
     /** Starts the drain before `close()`: readiness fails and answers ask clients to reconnect, while the listener still serves. */
     beginShutdown (): void
+    /** Counts one more answer on the socket: true when it is the last one HTTP_MAX_REQUESTS_PER_SOCKET allows. */
+    isLastAnswerOn (socket: Socket): boolean
   }
 }
 
@@ -43,12 +45,14 @@ export const answerStampPlugin = fp(async function answerStamp (app) {
   }
   app.decorate('isShuttingDown', () => shuttingDown)
   app.decorate('beginShutdown', shutDown)
+  const isLastAnswerOn = (socket: Socket) => maxRequestsPerSocket > 0 && isLastAnswer(socket, maxRequestsPerSocket)
+  app.decorate('isLastAnswerOn', isLastAnswerOn)
   app.addHook('preClose', async () => { shutDown() })
   app.addHook('onRequest', (request, reply, done) => {
     reply.header(REQUEST_ID_HEADER, request.id)
     // Browsers must never guess a type for our JSON (or a problem) and render it as something else.
     reply.header('x-content-type-options', 'nosniff')
-    if (shuttingDown || (maxRequestsPerSocket > 0 && isLastAnswer(request.raw.socket, maxRequestsPerSocket))) {
+    if (shuttingDown || isLastAnswerOn(request.raw.socket)) {
       reply.header('connection', 'close')
     }
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400. Node would answer it itself, with no body

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import type { IncomingMessage } from 'node:http'
 import type { FastifyReply, onRequestHookHandler } from 'fastify'
 import { ProblemError } from '../errors/problem-error.js'
 import { HttpHeaders } from '../http/headers.js'
@@ -7,10 +8,13 @@ import { createRateLimiter, type RateLimiter, type RateLimitPartition } from '..
 import type { WindowCount } from '../rate-limit/local-counters.js'
 import type { RateLimitedReason } from '../metrics/metrics.js'
 import type { AfterAuthentication } from './access.js'
+import type { Caller } from '../auth/caller.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     rateLimiter: RateLimiter
+    /** Counts a known caller's request when it is within the limit (see `CallerAdmission`). */
+    admitCaller: CallerAdmission
   }
   interface FastifyContextConfig {
     /** `false`: the route is not limited (probes). A protected route (`access`) always is. */
@@ -45,6 +49,7 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(async function rateLim
       : { redis: app.redis, keyPrefix: options.keyPrefix, syncIntervalMs: options.syncIntervalMs },
   })
   app.decorate('rateLimiter', limiter)
+  app.decorate('admitCaller', createCallerAdmission(limiter, options))
   // Registered after Redis, so closed before it: the counts not yet shared still reach it.
   app.addHook('onClose', async () => { await limiter.close() })
 
@@ -77,8 +82,7 @@ export function createRateLimitCheck (limiter: RateLimiter, options: RateLimitCh
   const defaultPolicy = policies.fieldValueFor(options.max)
 
   function answer (reply: FastifyReply, counted: WindowCount, max: number, reason: RateLimitedReason, nowMs: number): ProblemError | undefined {
-    // Whole seconds, rounded up: a client that waits `t` finds its window over.
-    const resetSeconds = Math.max(0, Math.ceil((counted.windowEndsAtMs - nowMs) / 1000))
+    const resetSeconds = resetSecondsOf(counted, nowMs)
     const limited = counted.count > max
     reply.header(HttpHeaders.rateLimitPolicy.name, max === options.max ? defaultPolicy : policies.fieldValueFor(max))
     reply.header(HttpHeaders.rateLimit.name, serviceLimitFieldValue(limited ? 0 : max - counted.count, resetSeconds))
@@ -98,10 +102,59 @@ export function createRateLimitCheck (limiter: RateLimiter, options: RateLimitCh
   }
 
   return function limitRequest (request, reply) {
+    const admitted = admittedBefore(request.raw)
+    if (admitted !== undefined) {
+      reply.header(HttpHeaders.rateLimitPolicy.name, admitted.policy)
+      reply.header(HttpHeaders.rateLimit.name, admitted.limit)
+      return undefined
+    }
     const caller = request.caller
     const max = caller?.rateLimitMax ?? options.max
     return caller === undefined
       ? count(reply, limiter.addresses, request.ip, max, 'address')
       : count(reply, limiter.callers, caller.id, max, 'caller')
   }
+}
+
+// Whole seconds, rounded up: a client that waits `t` finds its window over.
+function resetSecondsOf (counted: WindowCount, nowMs: number): number {
+  return Math.max(0, Math.ceil((counted.windowEndsAtMs - nowMs) / 1000))
+}
+
+/** The values of RateLimit-Policy and RateLimit for an admitted request. */
+export interface RateLimitFieldValues {
+  policy: string
+  limit: string
+}
+
+/**
+ * For answers given outside Fastify (the hit lane): counts the caller's request only when it is within
+ * the limit and countable at once, and answers the fields to send; undefined otherwise, nothing counted,
+ * for the guard's `createRateLimitCheck` to count and refuse. A request is counted once either way.
+ */
+export type CallerAdmission = (caller: Caller, nowMs: number) => RateLimitFieldValues | undefined
+
+function createCallerAdmission (limiter: RateLimiter, options: { max: number, windowMs: number }): CallerAdmission {
+  const policies = new RateLimitPolicies(options.windowMs)
+  return (caller, nowMs) => {
+    const max = caller.rateLimitMax ?? options.max
+    const counted = limiter.callers.consumeWithinLimit(caller.id, max, nowMs)
+    if (counted === undefined) return undefined
+    return { policy: policies.fieldValueFor(max), limit: serviceLimitFieldValue(max - counted.count, resetSecondsOf(counted, nowMs)) }
+  }
+}
+
+const ADMITTED = Symbol('admitted')
+
+interface AdmittedRequest extends IncomingMessage {
+  [ADMITTED]?: RateLimitFieldValues
+}
+
+/** Records that the hit lane counted this request, which it then leaves to the route. */
+export function markAdmitted (request: IncomingMessage, fields: RateLimitFieldValues): void {
+  (request as AdmittedRequest)[ADMITTED] = fields
+}
+
+function admittedBefore (request: IncomingMessage): RateLimitFieldValues | undefined {
+  return (request as AdmittedRequest)[ADMITTED]
 }

@@ -10,6 +10,11 @@ export interface RateLimitPartition {
    * (RATE_LIMIT_SYNC_MS=0), where the count comes from Redis.
    */
   consume (id: string, max: number, nowMs: number): WindowCount | Promise<WindowCount>
+  /**
+   * Counts the request only when it is within the limit and counted without waiting (always, but in exact
+   * shared mode): its window's count then; otherwise undefined, nothing counted, for `consume` to decide.
+   */
+  consumeWithinLimit (id: string, max: number, nowMs: number): WindowCount | undefined
 }
 
 export interface RateLimiter {
@@ -43,7 +48,7 @@ export function createRateLimiter (options: RateLimiterOptions): RateLimiter {
   const counts = new SharedCounts({ redis: shared.redis, keyPrefix: shared.keyPrefix, windowMs, maxQueued: 2 * maxTracked })
   if (shared.syncIntervalMs === 0) {
     const counting = countExactly(counts)
-    return { callers: partitionOf(callers, counting), addresses: partitionOf(addresses, counting), close: async () => {} }
+    return { callers: partitionOf(callers, counting, false), addresses: partitionOf(addresses, counting, false), close: async () => {} }
   }
   const timer = setInterval(() => { counts.sync().catch(() => {}) }, shared.syncIntervalMs)
   // Syncing is no reason to keep the process alive; close() sends what is left.
@@ -62,12 +67,19 @@ export function createRateLimiter (options: RateLimiterOptions): RateLimiter {
 // while limited costs no more than a lookup, here and in Redis.
 type Counting = (counter: WindowCounter, max: number) => WindowCount | Promise<WindowCount>
 
-function partitionOf (counters: LocalCounters, count: Counting): RateLimitPartition {
+function partitionOf (counters: LocalCounters, count: Counting, countsWithoutWaiting = true): RateLimitPartition {
   return {
     consume (id, max, nowMs) {
       const counter = counters.current(id, nowMs)
       counter.max = max
       return count(counter, max)
+    },
+    consumeWithinLimit (id, max, nowMs) {
+      if (!countsWithoutWaiting) return undefined
+      const counter = counters.current(id, nowMs)
+      if (counter.count >= max) return undefined
+      counter.max = max
+      return count(counter, max) as WindowCount
     },
   }
 }

@@ -9,11 +9,12 @@ import { PHONE_LIST_EXAMPLE, PhoneListSchema } from '../phones/phone-schemas.js'
 import { Scopes } from '../auth/caller.js'
 import { SECURITY_REQUIREMENTS } from '../plugins/swagger.js'
 
+/** What an appkey may be: 1–64 of A-Z a-z 0-9 _ - (NxCloud's own keys fit; anything else never reaches it). */
+export const APPKEY_FORMAT = { minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' } as const
+
 export const TenantPhonesParamsSchema = Type.Object({
   appkey: Type.String({
-    minLength: 1,
-    maxLength: 64,
-    pattern: '^[A-Za-z0-9_-]+$',
+    ...APPKEY_FORMAT,
     description: 'The NxCloud application key of the tenant: 1–64 of A-Z a-z 0-9 _ -.',
     examples: ['demo-shop'],
   }),
@@ -26,6 +27,26 @@ const LIST_HEADERS = [
 
 // Each caller reads only its own tenants: a shared cache must not hand one caller's answer to another.
 const VARY_ON_CREDENTIALS = `${HttpHeaders.authorization.name}, ${HttpHeaders.apiKey.name}`
+
+/** The route's pattern, as the metrics label it. */
+export const TENANT_PHONES_ROUTE = '/tenants/:appkey/phones'
+/** The media type of a list answer. */
+export const PHONE_LIST_CONTENT_TYPE = 'application/json; charset=utf-8'
+
+/**
+ * The headers saying where a list came from and how fresh it is, as name/value pairs: the route and the
+ * hit lane (src/plugins/hit-lane.ts) send these same ones.
+ */
+export function listAnswerHeaders (answer: PhoneListAnswer): Array<string | number> {
+  return [
+    'x-cache', answer.cache,
+    'cache-status', answer.cacheStatus,
+    'cache-control', answer.cacheControl,
+    'age', answer.ageSeconds,
+    'etag', answer.entry.etag,
+    'vary', VARY_ON_CREDENTIALS,
+  ]
+}
 
 const LIST_EXAMPLE_PATH = '/tenants/demo-shop/phones'
 const PROBLEM_STATUSES = [...EVERY_OPERATION_PROBLEM_STATUSES, 401, 403, 404, 429, 502, 503, 504]
@@ -40,7 +61,7 @@ function phoneListResponses (examplePath: string) {
 }
 
 export const tenantPhonesRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/tenants/:appkey/phones', {
+  app.get(TENANT_PHONES_ROUTE, {
     config: { access: { scope: Scopes.phonesRead, tenantParam: 'appkey' }, reportsCacheStatus: true },
     schema: {
       operationId: 'listTenantPhones',
@@ -100,19 +121,13 @@ function sendOutcome (ifNoneMatch: string | undefined, reply: FastifyReply, outc
 // The body and its tag were made once, when the list was fetched: a hit sends those bytes as they are.
 function sendPhoneList (ifNoneMatch: string | undefined, reply: FastifyReply, answer: PhoneListAnswer): void {
   const { entry } = answer
-  reply.headers({
-    'x-cache': answer.cache,
-    'cache-status': answer.cacheStatus,
-    'cache-control': answer.cacheControl,
-    age: answer.ageSeconds,
-    etag: entry.etag,
-    vary: VARY_ON_CREDENTIALS,
-  })
+  const headers = listAnswerHeaders(answer)
+  for (let index = 0; index < headers.length; index += 2) reply.header(headers[index] as string, headers[index + 1])
   if (ifNoneMatch !== undefined && matchesAnyTag(ifNoneMatch, entry.etag)) {
     reply.code(304).send()
     return
   }
-  reply.type('application/json; charset=utf-8').send(entry.bytes)
+  reply.type(PHONE_LIST_CONTENT_TYPE).send(entry.bytes)
 }
 
 // If-None-Match uses the weak comparison (RFC 9110 §13.1.2): `W/` is ignored; `*` matches any list.

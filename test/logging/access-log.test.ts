@@ -7,6 +7,7 @@ import t from 'tap'
 import { destination, pino } from 'pino'
 import { request } from 'undici'
 import { buildApp } from '../../src/app.js'
+import { hundredthsText } from '../../src/logging/access-log.js'
 import { phonesUrl, startSimulator, testConfig } from '../helper.js'
 import { exitOf, logLinesOf, startServerProcess, waitFor } from '../server/server-process.js'
 
@@ -130,4 +131,11 @@ t.test('the process writes buffered lines within a second, and all of them on SI
   t.equal(exit.code, 0)
   await sleep(50)
   t.equal(countCompleted(), 1 + more, 'no line lost on a clean stop')
+})
+
+t.test('the response time is printed as pino prints the rounded number', async (t) => {
+  const durations = [0, 0.001, 0.004, 0.005, 0.05, 0.1, 0.25, 1, 1.005, 2.675, 9.999, 12.3, 100.07, 1234.5678, 86_400_000.01]
+  for (let index = 0; index < 2000; index++) durations.push(Math.random() * 10 ** Math.floor(Math.random() * 7))
+  const differing = durations.filter((ms) => hundredthsText(ms) !== JSON.stringify(Math.round(ms * 100) / 100))
+  t.same(differing, [], 'every duration prints as JSON prints Math.round(ms * 100) / 100')
 })
