@@ -9,9 +9,15 @@ export interface StoredPhoneList {
   fetchedAtMs: number
 }
 
-/** A list entry, with its bytes made once. */
+/**
+ * A list entry, with its bytes made once, in memory of their own: `Buffer.from` would cut small ones
+ * from Node's shared 8 KiB pool, and one cached slice keeps its whole pool chunk alive after the
+ * entries cut beside it were evicted, so the memory tier would hold more than its bound says.
+ */
 export function storedPhoneList (body: string, etag: string, fetchedAtMs: number): StoredPhoneList {
-  return { kind: 'list', body, bytes: Buffer.from(body, 'utf8'), etag, fetchedAtMs }
+  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(body, 'utf8'))
+  bytes.write(body, 'utf8')
+  return { kind: 'list', body, bytes, etag, fetchedAtMs }
 }
 
 /** NxCloud's word that an appkey does not exist (9008), remembered briefly: negative caching. */

@@ -100,3 +100,10 @@ t.test('the estimate never falls short of what the entries take on the heap', as
   t.ok(grown <= store.bytes, `heap grew ${grown} bytes for ${store.bytes} estimated`)
   t.ok(grown >= store.bytes * 0.75, `the estimate is close, so the bound holds about as much as it says (${(grown / store.bytes).toFixed(2)})`)
 })
+
+t.test('a cached list\'s bytes are its own: no shared pool chunk outlives the entries evicted beside it', async (t) => {
+  const kept = storedPhoneList('{"phones":[]}', '"tag"', Date.now())
+  t.equal(kept.bytes.byteOffset, 0, 'the bytes start their own buffer')
+  t.equal(kept.bytes.buffer.byteLength, kept.bytes.length, 'and the buffer holds nothing else')
+  t.equal(kept.bytes.toString('utf8'), kept.body)
+})
