@@ -12,6 +12,7 @@ import { Redis } from 'ioredis'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { freePort, waitFor } from '../server/server-process.js'
+import type { MemoryCgroup } from './memory-cgroup.js'
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 // Linux's USER_HZ, the unit of utime/stime in /proc/<pid>/stat, is 100 on every mainstream kernel.
@@ -33,11 +34,11 @@ export interface BenchServer {
 }
 
 /** The compiled BFF (`dist/server.js`) as production starts it: `env` holds everything it reads, nothing is inherited but PATH. */
-export async function startBff (env: Record<string, string>): Promise<BenchServer> {
+export async function startBff (env: Record<string, string>, cgroup?: MemoryCgroup): Promise<BenchServer> {
   // The metrics listener runs, as in production, on a port of its own per server; the working directory
   // is not the project's, where a developer's .env would change what is measured.
   const withMetrics = { METRICS_PORT: String(await freePort()), ...env }
-  return await startServer([join(REPO_ROOT, 'dist/server.js')], withMetrics, '/healthz', tmpdir())
+  return await startServer([join(REPO_ROOT, 'dist/server.js')], withMetrics, '/healthz', tmpdir(), cgroup)
 }
 
 /** The baseline: a bare Fastify route answering `payload` at the BFF's path (test/bench/bare-fastify.ts). */
@@ -75,9 +76,10 @@ async function redisAnswers (url: string): Promise<boolean> {
   }
 }
 
-async function startServer (args: string[], env: Record<string, string>, readyPath: string, cwd = REPO_ROOT): Promise<BenchServer> {
+async function startServer (args: string[], env: Record<string, string>, readyPath: string, cwd = REPO_ROOT, cgroup?: MemoryCgroup): Promise<BenchServer> {
   const port = await freePort()
-  const child = track(spawn(process.execPath, args, {
+  const started = cgroup === undefined ? { command: process.execPath, args } : cgroup.wrap(process.execPath, args)
+  const child = track(spawn(started.command, started.args, {
     cwd,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', ...env, PORT: String(port) },

@@ -74,7 +74,10 @@ function missTable ({ miss }: BenchResults): string {
 }
 
 function memoryTable ({ memory }: BenchResults): string {
-  const heading = `memory: RSS (VmRSS) of a fresh BFF with the defaults while it caches ${memory.tenants} distinct tenants, ` +
+  const limit = memory.memoryLimitMb === undefined
+    ? 'no memory limit (no cgroup could be made: V8 sizes its heap from the whole host)'
+    : `a ${memory.memoryLimitMb} MiB memory cgroup, the Deployment's limit`
+  const heading = `memory: RSS (VmRSS) of a fresh BFF with the defaults, in ${limit}, while it caches ${memory.tenants} distinct tenants, ` +
     `then while it is asked for all of them again (non-2xx: ${memory.non2xx}, errors: ${memory.errors})`
   const passName = ['fresh', 'first pass', 'further pass']
   return `${heading}\n${markdownTable(['after', 'tenants', 'RSS MB'], memory.samples.map((sample) => [

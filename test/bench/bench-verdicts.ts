@@ -108,6 +108,8 @@ export interface MemoryRow {
   samples: RssSample[]
   non2xx: number
   errors: number
+  /** The cgroup memory limit the BFF ran under; undefined when the machine allowed none. */
+  memoryLimitMb: number | undefined
 }
 
 export interface BenchResults {

@@ -9,6 +9,7 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap'
 import { Service } from 'kubernetes-models/v1/Service'
 import type { IContainer } from 'kubernetes-models/v1/Container'
 import { parseAllDocuments } from 'yaml'
+import { DEPLOYMENT_MEMORY_LIMIT_BYTES } from '../bench/memory-cgroup.js'
 import { ConfigError, ConfigSchema, loadConfig } from '../../src/config.js'
 import { buildTestApp, startSimulator, testConfig } from '../helper.js'
 
@@ -100,6 +101,7 @@ t.test('the Deployment runs at least two replicas, hardened', async (t) => {
   })
   t.ok(container.resources?.requests?.['cpu'] !== undefined && container.resources.requests['memory'] !== undefined, 'requests')
   t.ok(container.resources?.limits?.['memory'] !== undefined, 'a memory limit')
+  t.equal(container.resources?.limits?.['memory'], `${DEPLOYMENT_MEMORY_LIMIT_BYTES / 1024 / 1024}Mi`, 'the limit the benchmark\'s memory row runs under')
 })
 
 t.test('the probes ask the paths the service answers, on the port it listens on', async (t) => {
