@@ -6,6 +6,8 @@ export type RequestLane = (request: IncomingMessage, response: ServerResponse) =
 /** Where a lane is installed once the app is ready; empty until then and after it closes. */
 export class LaneSlot {
   lane: RequestLane | undefined
+  /** Told of an error the lane threw (a bug): the request then goes to Fastify, or its socket is closed. */
+  reportError: (error: unknown) => void = () => {}
 }
 
 interface HttpServerOptions {
@@ -26,7 +28,7 @@ export function createHttpServer (slot: LaneSlot) {
     const options = fastifyOptions as unknown as HttpServerOptions
     const server = createServer(options.http ?? {}, (request, response) => {
       const lane = slot.lane
-      if (lane === undefined || !lane(request, response)) fastifyHandler(request, response)
+      if (lane === undefined || !answeredByLane(slot, lane, request, response)) fastifyHandler(request, response)
     })
     server.keepAliveTimeout = options.keepAliveTimeout
     server.requestTimeout = options.requestTimeout
@@ -34,5 +36,18 @@ export function createHttpServer (slot: LaneSlot) {
     // Fastify treats 0 as "Node's default", and so does this.
     if (options.maxRequestsPerSocket > 0) server.maxRequestsPerSocket = options.maxRequestsPerSocket
     return server
+  }
+}
+
+// A lane that throws must not take the process down with it, as an exception in an event listener would:
+// Fastify answers the request when nothing was sent yet; a half-sent answer can only be cut off.
+function answeredByLane (slot: LaneSlot, lane: RequestLane, request: IncomingMessage, response: ServerResponse): boolean {
+  try {
+    return lane(request, response)
+  } catch (error) {
+    slot.reportError(error)
+    if (!response.headersSent) return false
+    response.destroy()
+    return true
   }
 }

@@ -37,6 +37,7 @@ const OK = 200
 export const hitLanePlugin = fp<HitLanePluginOptions>(async function hitLane (app, options) {
   if (app.knownCaller === undefined || tracingEnabled()) return
   const lane = createHitLane(app)
+  options.slot.reportError = (error) => { app.log.error({ err: error }, 'the hit lane failed; the request went to the route') }
   app.addHook('onReady', async () => { options.slot.lane = lane })
   app.addHook('preClose', async () => { options.slot.lane = undefined })
 }, { name: 'hit-lane', dependencies: ['access', 'rate-limit', 'phone-list', 'answer-stamp', 'metrics'] })

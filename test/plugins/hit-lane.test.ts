@@ -190,3 +190,13 @@ async function waitUntil (check: () => Promise<boolean>, timeoutMs = 5000): Prom
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
 }
+
+t.test('a lane that throws leaves the request to the route and logs the error; the process lives on', async (t) => {
+  const { withLane, auth } = await pairOfApps(t)
+  const slot = withLane.app.laneSlot
+  if (slot === undefined) throw new Error('the lane app has no lane slot')
+  slot.lane = () => { throw new Error('lane bug') }
+  const answer = await withLane.get(phonesUrl(TENANT), auth)
+  t.equal(answer.status, 200, 'answered by the route')
+  t.ok(withLane.logs.some((line) => line.includes('the hit lane failed') && line.includes('lane bug')), 'the error is logged')
+})
