@@ -49,11 +49,13 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(async function rateLim
       : { redis: app.redis, keyPrefix: options.keyPrefix, syncIntervalMs: options.syncIntervalMs },
   })
   app.decorate('rateLimiter', limiter)
-  app.decorate('admitCaller', createCallerAdmission(limiter, options))
+  // One table of RateLimit-Policy values for the guard's check and the hit lane's admission.
+  const policies = new RateLimitPolicies(options.windowMs)
+  app.decorate('admitCaller', createCallerAdmission(limiter, policies, options.max))
   // Registered after Redis, so closed before it: the counts not yet shared still reach it.
   app.addHook('onClose', async () => { await limiter.close() })
 
-  const limitRequest = createRateLimitCheck(limiter, { ...options, onRefused: (reason) => { app.metrics.rateLimited(reason) } })
+  const limitRequest = createRateLimitCheck(limiter, { max: options.max, policies, onRefused: (reason) => { app.metrics.rateLimited(reason) } })
   app.afterAuthentication = limitRequest
   const limitRate: onRequestHookHandler = function limitRate (request, reply, done) {
     const limited = limitRequest(request, reply)
@@ -68,7 +70,8 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(async function rateLim
 
 export interface RateLimitCheckOptions {
   max: number
-  windowMs: number
+  /** The RateLimit-Policy values, by limit. */
+  policies: RateLimitPolicies
   /** Told of each 429, with what the limit counted (metrics). */
   onRefused: (reason: RateLimitedReason) => void
 }
@@ -78,7 +81,7 @@ export interface RateLimitCheckOptions {
  * to hand to `done`. Synchronous, except in exact shared mode (RATE_LIMIT_SYNC_MS=0).
  */
 export function createRateLimitCheck (limiter: RateLimiter, options: RateLimitCheckOptions): AfterAuthentication {
-  const policies = new RateLimitPolicies(options.windowMs)
+  const { policies } = options
   const defaultPolicy = policies.fieldValueFor(options.max)
 
   function answer (reply: FastifyReply, counted: WindowCount, max: number, reason: RateLimitedReason, nowMs: number): ProblemError | undefined {
@@ -134,10 +137,9 @@ export interface RateLimitFieldValues {
  */
 export type CallerAdmission = (caller: Caller, nowMs: number) => RateLimitFieldValues | undefined
 
-function createCallerAdmission (limiter: RateLimiter, options: { max: number, windowMs: number }): CallerAdmission {
-  const policies = new RateLimitPolicies(options.windowMs)
+function createCallerAdmission (limiter: RateLimiter, policies: RateLimitPolicies, defaultMax: number): CallerAdmission {
   return (caller, nowMs) => {
-    const max = caller.rateLimitMax ?? options.max
+    const max = caller.rateLimitMax ?? defaultMax
     const counted = limiter.callers.consumeWithinLimit(caller.id, max, nowMs)
     if (counted === undefined) return undefined
     return { policy: policies.fieldValueFor(max), limit: serviceLimitFieldValue(max - counted.count, resetSecondsOf(counted, nowMs)) }
