@@ -508,10 +508,12 @@ export interface operations {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
                     "x-request-id"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -602,10 +604,12 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Seconds until the client may call again (RFC 9110 §10.2.3). */
                     "retry-after"?: number;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -664,10 +668,12 @@ export interface operations {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
                     "x-request-id"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -726,10 +732,12 @@ export interface operations {
                     etag?: string;
                     /** @description The credentials headers: the answer depends on who asks. */
                     vary?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -814,10 +822,12 @@ export interface operations {
                     etag?: string;
                     /** @description The credentials headers: the answer depends on who asks. */
                     vary?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -829,10 +839,12 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -865,10 +877,12 @@ export interface operations {
                     "www-authenticate"?: string;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -900,10 +914,12 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -934,10 +950,12 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1030,10 +1048,12 @@ export interface operations {
                     "retry-after"?: number;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1094,10 +1114,12 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1129,10 +1151,12 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1165,10 +1189,12 @@ export interface operations {
                     "retry-after"?: number;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1199,10 +1225,12 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1261,10 +1289,12 @@ export interface operations {
                     etag?: string;
                     /** @description The credentials headers: the answer depends on who asks. */
                     vary?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1339,10 +1369,12 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1375,10 +1407,12 @@ export interface operations {
                     "www-authenticate"?: string;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1410,10 +1444,12 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1444,10 +1480,12 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1540,10 +1578,12 @@ export interface operations {
                     "retry-after"?: number;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1604,10 +1644,12 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1639,10 +1681,12 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1675,10 +1719,12 @@ export interface operations {
                     "retry-after"?: number;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1709,10 +1755,12 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description RFC 9211: `nxcloud-bff; hit|fwd=miss|stale|request|bypass; fwd-status; ttl; stored; collapsed; detail`. */
                     "cache-status"?: string;
-                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
-                    "ratelimit-policy"?: string;
-                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
-                    ratelimit?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -1,5 +1,5 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { destination, pino, type DestinationStream } from 'pino'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { destination, type DestinationStream, type LoggerOptions } from 'pino'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config, TrustProxy } from './config.js'
 import { answerClientError, answerFrameworkError } from './errors/connection-errors.js'
@@ -9,35 +9,20 @@ import { accessPlugin, type AccessPluginOptions } from './plugins/access.js'
 import { corsPlugin } from './plugins/cors.js'
 import { docsPagePlugin } from './plugins/docs-page.js'
 import { metricsPlugin } from './plugins/metrics.js'
-import { answerStampPlugin } from './plugins/answer-stamp.js'
+import { connectionStatePlugin } from './plugins/connection-state.js'
 import { phoneListPlugin } from './plugins/phone-list.js'
 import { rateLimitPlugin } from './plugins/rate-limit.js'
 import { redisPlugin } from './plugins/redis.js'
-import { createAccessLog, type AccessLog } from './logging/access-log.js'
-import { BufferedDestination } from './logging/buffered-destination.js'
-import { lazyChildLogger, RequestLogController, requestIdOf } from './logging/request-logging.js'
+import { AccessLogController, requestIdOf } from './logging/request-logging.js'
 import { swaggerPlugin } from './plugins/swagger.js'
 import { healthRoutes } from './routes/health.js'
-import { createHttpServer, LaneSlot } from './http/http-server.js'
-import { hitLanePlugin } from './plugins/hit-lane.js'
 import { openApiRoutes } from './routes/openapi.js'
 import { tenantPhonesRoutes } from './routes/tenant-phones.js'
 import { SERVICE_VERSION } from './version.js'
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** The access log, for the answers given outside Fastify's request lifecycle (framework errors, the hit lane). */
-    accessLog: AccessLog
-    /** Where the hit lane goes, unless buildApp was told not to have one. */
-    laneSlot: LaneSlot | undefined
-  }
-}
-
 export interface BuildAppOptions {
   /** Where log lines go; stdout when absent. Tests pass a stream to read them. */
   logStream?: DestinationStream
-  /** `false`: every request goes through Fastify (tests compare the hit lane with the route). */
-  hitLane?: boolean
 }
 
 // We never log secrets; these paths are the net under that rule, should a header or config ever be logged.
@@ -62,33 +47,25 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
 }
 
 function createFastify (config: Config, options: BuildAppOptions) {
-  const stream = options.logStream ?? bufferedStdout()
-  const logger = pino({
+  const stream = options.logStream ?? stdoutDestination()
+  const logger: LoggerOptions & { stream: DestinationStream } = {
     level: config.LOG_LEVEL,
     redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
     ...(tracingEnabled() ? { mixin: traceIdsLogMixin } : {}),
-  }, stream)
-  const accessLog = createAccessLog(logger, stream)
-  const laneSlot = new LaneSlot()
+    stream,
+  }
   const app = Fastify({
-    serverFactory: createHttpServer(laneSlot),
-    loggerInstance: logger as FastifyBaseLogger,
-    logController: new RequestLogController(accessLog),
-    childLoggerFactory: lazyChildLogger,
+    logger,
+    logController: new AccessLogController(),
     genReqId: requestIdOf,
     requestIdHeader: false,
     trustProxy: trustProxyOption(config.TRUST_PROXY),
-    // answerStampPlugin serves what arrives during close; /readyz answers 503 itself.
+    // connectionStatePlugin serves what arrives during close; /readyz answers 503 itself.
     return503OnClosing: false,
     ...httpEdgeOptions(config),
   }).withTypeProvider<TypeBoxTypeProvider>()
-  app.decorate('accessLog', accessLog)
-  app.decorate('laneSlot', options.hitLane === false ? undefined : laneSlot)
-  // What the buffer holds is written before close() returns; pino writes it at process exit too.
-  app.addHook('onClose', async () => {
-    if (stream instanceof BufferedDestination) stream.close()
-    else flushSyncIfBuffered(stream)
-  })
+  // What the destination buffers is written before close() returns; pino writes it at process exit too.
+  app.addHook('onClose', async () => { flushSyncIfBuffered(stream) })
   return app
 }
 
@@ -104,7 +81,7 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
   const requestTracing = requestTracingPlugin()
   if (requestTracing !== undefined) await app.register(requestTracing)
   await app.register(errorHandlerPlugin)
-  await app.register(answerStampPlugin)
+  await app.register(connectionStatePlugin)
   await app.register(corsPlugin, { origins: parseOrigins(config.CORS_ORIGINS) })
   await app.register(swaggerPlugin, { version: SERVICE_VERSION })
   await app.register(redisPlugin, { url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS })
@@ -144,19 +121,13 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
   await app.register(openApiRoutes)
   await app.register(docsPagePlugin)
   await app.register(tenantPhonesRoutes)
-  if (app.laneSlot !== undefined) await app.register(hitLanePlugin, { slot: app.laneSlot })
 }
 
-// One write per request line would cost as much as the request itself on a cache hit: lines are
-// gathered up to LOG_BUFFER_BYTES and written at least every LOG_FLUSH_INTERVAL_MS, on close() and
-// at process exit (pino's destination flushes synchronously then). A crash loses at most the last second.
-const LOG_BUFFER_BYTES = 16_384
-const LOG_FLUSH_INTERVAL_MS = 1000
-
-function bufferedStdout (): BufferedDestination {
-  // SonicBoom writes each chunk as it comes (and flushes itself at process exit, like the buffer in front).
-  const stdout = destination({ dest: 1, sync: false })
-  return new BufferedDestination(stdout, { bufferCharacters: LOG_BUFFER_BYTES, flushIntervalMs: LOG_FLUSH_INTERVAL_MS })
+// pino's destination written asynchronously: a line costs no system call of its own, since lines that
+// come while a write is under way are written together with the next one. pino flushes it
+// synchronously at process exit, and close() does too (above).
+function stdoutDestination (): DestinationStream {
+  return destination({ dest: 1, sync: false })
 }
 
 // Node's default limit on a request line and headers together; past it the parser answers 431.

@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import Type, { type Static, type TSchema } from 'typebox'
 import Value from 'typebox/value'
-import { LogLevels, type LogLevel } from './logging/log-facts.js'
+import { levels, type LevelWithSilent } from 'pino'
 
-const LogLevelSchema = Type.Union(Object.keys(LogLevels).map((level) => Type.Literal(level)))
+// pino's own levels, and `silent`.
+const LogLevelSchema = Type.Union([...Object.keys(levels.values), 'silent'].map((level) => Type.Literal(level)))
 
 const PositiveInteger = (defaultValue: number, description: string) =>
   Type.Integer({ minimum: 1, default: defaultValue, description })
@@ -25,7 +26,7 @@ export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'listen port' }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'listen address' }),
   METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9464, description: 'Prometheus metrics listener port (on HOST); 0: off' }),
-  LOG_LEVEL: Type.Unsafe<LogLevel>({
+  LOG_LEVEL: Type.Unsafe<LevelWithSilent>({
     ...LogLevelSchema,
     default: 'info',
   }),

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
-import { buildApp, type BuildAppOptions } from '../src/app.js'
+import { buildApp } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { DEMO_ACCESS_KEY, DEMO_ACCESS_SECRET } from './simulator/demo-tenants.js'
 import { startNxCloudSimulator, type NxCloudSimulator, type SimulatorOptions } from './simulator/nxcloud-simulator.js'
@@ -57,7 +57,7 @@ export interface TestApp {
 }
 
 /** Builds the real app in-process, logs captured in memory, closed (and its Redis keys removed) in teardown. */
-export async function buildTestApp (t: Teardown, config: Config, options: Pick<BuildAppOptions, 'hitLane'> = {}): Promise<TestApp> {
+export async function buildTestApp (t: Teardown, config: Config): Promise<TestApp> {
   const logs: string[] = []
   const logStream = new Writable({
     write (chunk: Buffer, _encoding, done) {
@@ -65,7 +65,7 @@ export async function buildTestApp (t: Teardown, config: Config, options: Pick<B
       done()
     },
   })
-  const app = await buildApp(config, { logStream, ...options })
+  const app = await buildApp(config, { logStream })
   t.teardown(async () => {
     await app.close()
     if (config.REDIS_URL !== undefined) await deleteKeysWithPrefix(config.REDIS_URL, config.CACHE_KEY_PREFIX)

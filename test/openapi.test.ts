@@ -22,7 +22,7 @@ const PUBLIC_PATHS = ['/healthz', '/readyz', '/openapi.json']
 // Every operation: a request that is not valid HTTP, another method on the path, too slow, too large, a bug.
 const EVERY_OPERATION_ERROR_STATUSES = [400, 405, 408, 431, 500]
 const DOCUMENTED_ERROR_STATUSES = [...EVERY_OPERATION_ERROR_STATUSES, 401, 403, 404, 429, 502, 503, 504]
-const RATE_LIMIT_HEADER_NAMES = [HttpHeaders.rateLimitPolicy.name, HttpHeaders.rateLimit.name]
+const RATE_LIMIT_HEADER_NAMES = [HttpHeaders.rateLimitLimit.name, HttpHeaders.rateLimitRemaining.name, HttpHeaders.rateLimitReset.name]
 
 interface Schema {
   const?: unknown
@@ -159,7 +159,7 @@ t.test('the phone list answer has an example, and every answer says what it carr
   t.ok(headersOf('503').includes('retry-after'), '503 carries Retry-After')
   t.ok(headersOf('401').includes('www-authenticate'), '401 carries WWW-Authenticate')
   t.ok(headersOf('405').includes('allow'), '405 carries Allow')
-  t.notOk(headersOf('405').includes(HttpHeaders.rateLimit.name), '405 is answered before any route, so without the limiter')
+  t.notOk(headersOf('405').includes(HttpHeaders.rateLimitRemaining.name), '405 is answered before any route, so without the limiter')
   for (const name of ['etag', 'cache-control', 'age', 'x-cache', 'cache-status', 'vary']) {
     t.ok(headersOf('200').includes(name), `200 carries ${name}`)
   }

@@ -5,10 +5,6 @@ import Type, { type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { ALL_TENANTS, Scopes, type Caller } from './caller.js'
 import { isDemoApiKeyHash } from './demo-api-keys.js'
-import { HttpHeaders } from '../http/headers.js'
-
-/** Where a service sends its key. */
-export const API_KEY_HEADER = HttpHeaders.apiKey.name
 
 // 32 random bytes are 43 characters of base64url: nothing shorter can be a key we issued. The upper
 // bound keeps a hostile header from costing a hash of kilobytes.
@@ -48,8 +44,6 @@ export interface ApiKeyRegistryOptions {
 export interface ApiKeyRegistry {
   /** The caller a presented key belongs to, or undefined for a key that is not (or no longer) issued. */
   callerFor (presentedKey: string): Caller | undefined
-  /** The caller of a key verified before (since the file was last read), without hashing; undefined otherwise. */
-  verifiedCaller (presentedKey: string): Caller | undefined
   readonly size: number
   close (): void
 }
@@ -100,7 +94,6 @@ export function createApiKeyRegistry (options: ApiKeyRegistryOptions): ApiKeyReg
       if (caller !== undefined) verified.set(presentedKey, caller)
       return caller
     },
-    verifiedCaller: (presentedKey) => verified.get(presentedKey),
     get size () { return callers.size },
     close: () => { unwatchFile(file, onChange) },
   }

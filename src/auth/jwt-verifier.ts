@@ -1,6 +1,7 @@
 import { createLocalJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import type { FastifyBaseLogger } from 'fastify'
 import { LruMap } from 'toad-cache'
+import { readCappedText } from '../http/read-capped-body.js'
 import {
   ALL_TENANTS,
   AuthenticationFailure,
@@ -36,8 +37,6 @@ export interface JwtVerifierOptions {
 export interface JwtVerifier {
   /** The caller a token names; an AuthenticationFailure for a bad token; AuthenticationUnavailable without keys. */
   verify (token: string): Caller | Promise<Caller>
-  /** The caller of a token verified before and not expired, without verifying anything; undefined otherwise. */
-  verifiedCaller (token: string): Caller | undefined
   /** Seconds until the key set will be fetched again, for Retry-After while there are no keys. */
   secondsUntilNextFetch (): number
 }
@@ -100,7 +99,6 @@ export function createJwtVerifier (options: JwtVerifierOptions): JwtVerifier {
 
   return {
     secondsUntilNextFetch: () => keys.secondsUntilNextFetch(),
-    verifiedCaller,
     verify (token) {
       const known = verifiedCaller(token)
       if (known !== undefined) return known
@@ -180,25 +178,13 @@ async function fetchKeySet (url: string): Promise<{ keys: Array<Record<string, u
     await response.body?.cancel()
     throw new Error(`JWKS answered HTTP ${response.status}`)
   }
-  const jwks = JSON.parse(await readCapped(response, MAX_JWKS_BYTES)) as unknown
+  if (response.body === null) throw new Error('JWKS answered without a body')
+  const jwks = JSON.parse(await readCappedText(response.body, MAX_JWKS_BYTES,
+    () => new Error('JWKS is larger than any key set should be'))) as unknown
   if (typeof jwks !== 'object' || jwks === null || !Array.isArray((jwks as { keys?: unknown }).keys)) {
     throw new Error('JWKS is not a {keys: [...]} document')
   }
   return jwks as { keys: Array<Record<string, unknown>> }
-}
-
-async function readCapped (response: Response, maxBytes: number): Promise<string> {
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for await (const chunk of response.body ?? []) {
-    size += (chunk as Uint8Array).byteLength
-    if (size > maxBytes) {
-      await response.body?.cancel()
-      throw new Error('JWKS is larger than any key set should be')
-    }
-    chunks.push(chunk as Uint8Array)
-  }
-  return Buffer.concat(chunks).toString('utf8')
 }
 
 function callerOf (payload: JWTPayload, tenantsClaim: string): Caller {

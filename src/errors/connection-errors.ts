@@ -1,14 +1,14 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { newRequestId, REQUEST_ID_HEADER, REQUEST_ID_LOG_LABEL, requestIdGivenTo } from '../logging/request-logging.js'
+import { HttpHeaders } from '../http/headers.js'
+import { pathOf } from '../http/request-path.js'
+import { logAccess, newRequestId, REQUEST_ID_LOG_LABEL, requestIdGivenTo } from '../logging/request-logging.js'
 import { PROBLEM_CONTENT_TYPE, type Problem } from './problem-schema.js'
 import { ProblemTypes, type ProblemKind } from './problem-types.js'
 
 /** A problem answered before any route was found: without a path known, it has no `instance`. */
 type ConnectionProblem = Omit<Problem, 'instance'> & { instance?: string }
-
-const NOSNIFF = { 'x-content-type-options': 'nosniff' }
 
 // Node's HTTP parser and request timers, and what each becomes (Node's own answers: 408, 431, else 400).
 const PARSER_ERROR_KINDS: Record<string, ProblemKind> = {
@@ -61,9 +61,9 @@ function rawAnswer (problem: ConnectionProblem): string {
   const headers = {
     'content-type': PROBLEM_CONTENT_TYPE,
     'content-length': Buffer.byteLength(body),
-    [REQUEST_ID_HEADER]: problem.requestId,
-    ...NOSNIFF,
-    connection: 'close',
+    [HttpHeaders.requestId.name]: problem.requestId,
+    [HttpHeaders.contentTypeOptions.name]: HttpHeaders.contentTypeOptions.value,
+    [HttpHeaders.connection.name]: HttpHeaders.connection.value,
   }
   const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`)
   return `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}\r\n${lines.join('\r\n')}\r\n\r\n${body}`
@@ -71,7 +71,8 @@ function rawAnswer (problem: ConnectionProblem): string {
 
 /**
  * Fastify's `frameworkErrors`: what the router refuses before a route runs (a path that is not valid
- * percent-encoding) reaches neither the error handler nor the onSend hooks, so it is stamped and logged here.
+ * percent-encoding) reaches neither the error handler nor the onRequest hooks, and Fastify does not log
+ * it as it logs a routed request: it is stamped and logged here.
  */
 export function answerFrameworkError (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const routerRefused = error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH'
@@ -84,9 +85,11 @@ export function answerFrameworkError (error: FastifyError, request: FastifyReque
     detail: routerRefused
       ? 'The path is not valid: a malformed percent-encoding, or a segment that is too long'
       : 'The request could not be completed; see the logs for this requestId',
-    instance: request.url.split('?')[0] ?? request.url,
+    instance: pathOf(request.url),
     requestId: request.id,
   }
-  reply.headers({ [REQUEST_ID_HEADER]: request.id, ...NOSNIFF }).code(status).type(PROBLEM_CONTENT_TYPE).send(problem)
-  request.server.accessLog.requestCompleted(routerRefused ? undefined : error, request, reply)
+  reply.header(HttpHeaders.requestId.name, request.id)
+    .header(HttpHeaders.contentTypeOptions.name, HttpHeaders.contentTypeOptions.value)
+    .code(status).type(PROBLEM_CONTENT_TYPE).send(problem)
+  logAccess(routerRefused ? undefined : error, request, reply)
 }

@@ -6,6 +6,8 @@ import { problemOf } from './nxcloud-problems.js'
 import { ProblemError } from './problem-error.js'
 import { ProblemTypes } from './problem-types.js'
 import { PROBLEM_CONTENT_TYPE, type Problem } from './problem-schema.js'
+import { HttpHeaders } from '../http/headers.js'
+import { pathOf } from '../http/request-path.js'
 import { RouteMethods } from './route-methods.js'
 
 declare module 'fastify' {
@@ -31,8 +33,8 @@ export const errorHandlerPlugin = fp(async function errorHandler (app) {
     const problem = problemFor(error, request)
     if (error instanceof ProblemError && error.headers !== undefined) reply.headers(error.headers)
     // Refused before the cache was asked (credentials, limits, validation): RFC 9211 calls that a bypass.
-    if (request.routeOptions.config.reportsCacheStatus === true && !reply.hasHeader('cache-status')) {
-      reply.header('cache-status', CACHE_BYPASSED)
+    if (request.routeOptions.config.reportsCacheStatus === true && !reply.hasHeader(HttpHeaders.cacheStatus.name)) {
+      reply.header(HttpHeaders.cacheStatus.name, CACHE_BYPASSED)
     }
     if (problem.status >= 500 && !(error instanceof ProblemError)) {
       request.log.error({ err: error }, 'unexpected error')
@@ -44,10 +46,10 @@ export const errorHandlerPlugin = fp(async function errorHandler (app) {
   app.addHook('onRoute', (route) => { routeMethods.add(route.method, route.url) })
 
   app.setNotFoundHandler((request, reply) => {
-    const path = instanceOf(request)
+    const path = pathOf(request.url)
     const allowed = routeMethods.allowedOn(path)
     const kind = allowed.length > 0 && !allowed.includes(request.method) ? 'methodNotAllowed' : 'routeNotFound'
-    if (kind === 'methodNotAllowed') reply.header('allow', allowed.join(', '))
+    if (kind === 'methodNotAllowed') reply.header(HttpHeaders.allow.name, allowed.join(', '))
     const { status, type, title } = ProblemTypes[kind]
     return sendProblem(reply, {
       type,
@@ -63,7 +65,7 @@ export const errorHandlerPlugin = fp(async function errorHandler (app) {
 }, { name: 'error-handler' })
 
 function problemFor (error: FastifyError | ProblemError, request: FastifyRequest): Problem {
-  const base = { instance: instanceOf(request), requestId: request.id }
+  const base = { instance: pathOf(request.url), requestId: request.id }
   if (error instanceof ProblemError) {
     const { type, title, status } = ProblemTypes[error.kind]
     const upstream = error.upstreamCode === undefined ? {} : { upstreamCode: error.upstreamCode }
@@ -85,10 +87,6 @@ function problemFor (error: FastifyError | ProblemError, request: FastifyRequest
   }
   const { type, title } = ProblemTypes.internal
   return { type, title, status: ProblemTypes.internal.status, detail: 'The request could not be completed; see the logs for this requestId', ...base }
-}
-
-function instanceOf (request: FastifyRequest): string {
-  return request.url.split('?')[0] ?? request.url
 }
 
 function sendProblem (reply: FastifyReply, problem: Problem): FastifyReply {

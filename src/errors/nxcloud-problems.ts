@@ -1,3 +1,4 @@
+import { HttpHeaders } from '../http/headers.js'
 import { NxCloudError } from '../nxcloud/nxcloud-error.js'
 import { isAuthenticationCode, UpstreamCodes } from '../nxcloud/upstream-codes.js'
 import { ProblemError } from './problem-error.js'
@@ -32,7 +33,7 @@ export function problemOf (error: NxCloudError): ProblemError {
   const kind = problemKindOf(error)
   return new ProblemError(kind, detailOf(error, kind), {
     upstreamCode: error.code,
-    headers: error.retryAfterSeconds === undefined ? undefined : { 'retry-after': error.retryAfterSeconds },
+    headers: error.retryAfterSeconds === undefined ? undefined : { [HttpHeaders.retryAfter.name]: error.retryAfterSeconds },
     cause: error,
   })
 }

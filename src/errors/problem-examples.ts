@@ -1,3 +1,4 @@
+import { HttpHeaders } from '../http/headers.js'
 import type { ProblemKind } from './problem-types.js'
 
 export interface ProblemExample {
@@ -24,7 +25,7 @@ export const ProblemExamples: Record<ProblemKind, ProblemExample> = {
     detail: 'The request line and headers together exceed the size the service accepts',
     beforeRequestLine: true,
   },
-  unauthenticated: { detail: 'This operation needs an API key (X-API-Key) or a bearer token' },
+  unauthenticated: { detail: `This operation needs an API key (${HttpHeaders.apiKey.canonical}) or a bearer token` },
   insufficientScope: { detail: 'This operation needs the scope phones:read' },
   tenantNotAllowed: { detail: 'The caller may not read the tenant demo-bank' },
   authenticationUnavailable: { detail: 'The identity provider\'s keys (JWKS) cannot be fetched' },

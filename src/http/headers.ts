@@ -6,6 +6,10 @@ import Type, { type TSchema } from 'typebox'
  */
 export interface HeaderField {
   readonly name: string
+  /** How the contract and messages spell it, where that is not the lower-case name. */
+  readonly canonical?: string
+  /** The one value the service ever sends in it. */
+  readonly value?: string
   /** The field's schema in the OpenAPI document, for those the service answers with. */
   readonly schema?: TSchema
   /** CORS: a browser script may send it (listed in `Access-Control-Allow-Headers`). */
@@ -19,15 +23,19 @@ export interface AnswerHeaderField extends HeaderField {
   readonly schema: TSchema
 }
 
+const API_KEY = 'x-api-key'
+const API_KEY_CANONICAL = 'X-API-Key'
+const CREDENTIAL_HEADERS = `authorization, ${API_KEY}`
+
 /**
- * Every header field the service reads from a request or documents on an answer, once: CORS, the
- * route schemas (so the OpenAPI document), the rate limiter and the logging take their names here.
- * The rate-limit fields follow draft-ietf-httpapi-ratelimit-headers-10: both are Structured Field
- * lists (RFC 9651) of a quoted policy name with parameters.
+ * Every header field the service reads from a request or sends on an answer, once: CORS, the route
+ * schemas (so the OpenAPI document), authentication, the error handlers and the logging take their
+ * names (and fixed values) here. The rate-limit fields are those @fastify/rate-limit writes with its
+ * `enableDraftSpec` option (draft-ietf-httpapi-ratelimit-headers, as drafts -03 to -07 spell them).
  */
 export const HttpHeaders = {
   authorization: { name: 'authorization', browserMaySend: true },
-  apiKey: { name: 'x-api-key', browserMaySend: true },
+  apiKey: { name: API_KEY, canonical: API_KEY_CANONICAL, browserMaySend: true },
   ifNoneMatch: { name: 'if-none-match', browserMaySend: true },
   requestId: {
     name: 'x-request-id',
@@ -76,38 +84,47 @@ export const HttpHeaders = {
   },
   vary: {
     name: 'vary',
-    schema: Type.String({ description: 'The credentials headers: the answer depends on who asks.', examples: ['authorization, x-api-key'] }),
+    // Each caller reads only its own tenants: a shared cache must not hand one caller's answer to another.
+    value: CREDENTIAL_HEADERS,
+    schema: Type.String({ description: 'The credentials headers: the answer depends on who asks.', examples: [CREDENTIAL_HEADERS] }),
   },
   retryAfter: {
     name: 'retry-after',
     schema: Type.Integer({ minimum: 0, description: 'Seconds until the client may call again (RFC 9110 §10.2.3).', examples: [30] }),
     browserMayRead: true,
   },
-  rateLimitPolicy: {
-    name: 'ratelimit-policy',
-    schema: Type.String({
-      description: 'The caller\'s quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. ' +
-        'Requests are counted per caller, or per address when the credentials are missing or not valid.',
-      examples: ['"default";q=100;w=60'],
+  rateLimitLimit: {
+    name: 'ratelimit-limit',
+    schema: Type.Integer({
+      minimum: 0,
+      description: 'The requests allowed per window (RATE_LIMIT_MAX, or the API key\'s own limit), counted per caller, ' +
+        'or per address when the credentials are missing or not valid.',
+      examples: [100],
     }),
     browserMayRead: true,
   },
-  rateLimit: {
-    name: 'ratelimit',
-    schema: Type.String({
-      description: 'What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`.',
-      examples: ['"default";r=99;t=60'],
-    }),
+  rateLimitRemaining: {
+    name: 'ratelimit-remaining',
+    schema: Type.Integer({ minimum: 0, description: 'The requests left in the current window.', examples: [99] }),
+    browserMayRead: true,
+  },
+  rateLimitReset: {
+    name: 'ratelimit-reset',
+    schema: Type.Integer({ minimum: 0, description: 'Seconds until the current window ends and the quota is whole again.', examples: [60] }),
     browserMayRead: true,
   },
   wwwAuthenticate: {
     name: 'www-authenticate',
     schema: Type.String({
       description: 'The accepted schemes (RFC 9110 §11.6.1; RFC 6750 for Bearer).',
-      examples: ['Bearer realm="nxcloud-bff", ApiKey realm="nxcloud-bff", header="X-API-Key"'],
+      examples: [`Bearer realm="nxcloud-bff", ApiKey realm="nxcloud-bff", header="${API_KEY_CANONICAL}"`],
     }),
     browserMayRead: true,
   },
+  // Browsers must never guess a type for our JSON (or a problem) and render it as something else.
+  contentTypeOptions: { name: 'x-content-type-options', value: 'nosniff' },
+  // Asks the client to open a new connection for its next request (drain, the per-connection cap).
+  connection: { name: 'connection', value: 'close' },
   allow: {
     name: 'allow',
     schema: Type.String({ description: 'The methods the path answers (RFC 9110 §10.2.1).', examples: ['GET, HEAD'] }),
@@ -116,7 +133,7 @@ export const HttpHeaders = {
 } as const satisfies Record<string, HeaderField>
 
 /** The fields the rate limiter adds to every answer of a limited route. */
-export const RATE_LIMIT_HEADERS: readonly AnswerHeaderField[] = [HttpHeaders.rateLimitPolicy, HttpHeaders.rateLimit]
+export const RATE_LIMIT_HEADERS: readonly AnswerHeaderField[] = [HttpHeaders.rateLimitLimit, HttpHeaders.rateLimitRemaining, HttpHeaders.rateLimitReset]
 
 const fields: readonly HeaderField[] = Object.values(HttpHeaders)
 

@@ -1,5 +1,6 @@
 import { Pool, type Dispatcher } from 'undici'
 import type { FastifyBaseLogger } from 'fastify'
+import { readCappedText } from '../http/read-capped-body.js'
 import { inSpan, setActiveSpanAttribute } from '../observability/tracing.js'
 import { NxCloudError, type NxCloudFailureKind } from './nxcloud-error.js'
 import { signRequest } from './sign-request.js'
@@ -159,25 +160,12 @@ async function postSigned (
     signal,
   })
   setActiveSpanAttribute('http.response.status_code', response.statusCode)
-  const text = await readLimited(response.body, MAX_RESPONSE_BYTES)
+  const text = await readCappedText(response.body, MAX_RESPONSE_BYTES,
+    () => new NxCloudError('invalid-response', `NxCloud answered more than ${MAX_RESPONSE_BYTES} bytes`))
   if (response.statusCode < 200 || response.statusCode > 299) {
     throw new NxCloudError('http-status', `NxCloud answered HTTP ${response.statusCode}`, { httpStatus: response.statusCode })
   }
   return parseEnvelope(text)
-}
-
-async function readLimited (body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length
-    if (size > maxBytes) {
-      body.destroy()
-      throw new NxCloudError('invalid-response', `NxCloud answered more than ${maxBytes} bytes`)
-    }
-    chunks.push(chunk as Buffer)
-  }
-  return Buffer.concat(chunks).toString('utf8')
 }
 
 function parseEnvelope (text: string): UpstreamEnvelope {

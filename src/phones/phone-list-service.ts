@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { storedPhoneList, type FillLeases, type PhoneListStore, type StoredEntry, type StoredPhoneList } from '../cache/phone-list-store.js'
 import { problemStatusOf } from '../errors/nxcloud-problems.js'
+import { LogThrottle } from '../logging/log-throttle.js'
 import type { NxCloudClient } from '../nxcloud/nxcloud-client.js'
 import { NxCloudError } from '../nxcloud/nxcloud-error.js'
 import { UpstreamCodes } from '../nxcloud/upstream-codes.js'
@@ -87,8 +88,6 @@ export interface PhoneListServiceOptions {
 export interface PhoneListService {
   /** The answer when this process holds a servable list: synchronous, the cache-hit fast path. */
   answerFromMemory (appkey: string, log: FastifyBaseLogger): PhoneListAnswer | undefined
-  /** The answer when this process holds a fresh list (a hit), with no other effect when it does not. */
-  freshFromMemory (appkey: string): PhoneListAnswer | undefined
   answer (appkey: string, log: FastifyBaseLogger): Promise<PhoneListOutcome>
   /** Reads NxCloud now, whatever the cache holds, and replaces the shared entry. */
   refresh (appkey: string, log: FastifyBaseLogger): Promise<PhoneListOutcome>
@@ -295,13 +294,6 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
       if (served !== undefined) recordInstantSpan(CACHE_LOOKUP_SPAN, served.cache === CacheResults.hit ? LOOKUP_ATTRIBUTES.hit : LOOKUP_ATTRIBUTES.stale)
       return served
     },
-    freshFromMemory (appkey) {
-      const entry = store?.peek?.(appkey)
-      if (entry?.kind !== 'list') return undefined
-      const fresh = freshAnswerOf(entry, Date.now())
-      if (fresh !== undefined) recordInstantSpan(CACHE_LOOKUP_SPAN, LOOKUP_ATTRIBUTES.hit)
-      return fresh
-    },
     async answer (appkey, log) {
       const entry = await lookup(appkey, log)
       if (entry === STORE_FAILED) {
@@ -349,11 +341,8 @@ function strongEtagOf (body: string): string {
 type CacheFailureLogger = (log: FastifyBaseLogger, operation: string, error: unknown) => void
 
 function createCacheFailureLogger (): CacheFailureLogger {
-  let lastWarningAt = Number.NEGATIVE_INFINITY
+  const warnings = new LogThrottle(1, CACHE_WARNING_INTERVAL_MS)
   return (log, operation, error) => {
-    const now = Date.now()
-    const level = now - lastWarningAt >= CACHE_WARNING_INTERVAL_MS ? 'warn' : 'debug'
-    if (level === 'warn') lastWarningAt = now
-    log[level]({ cache: { operation }, err: error }, 'cache unavailable, answering from NxCloud')
+    log[warnings.admit() ? 'warn' : 'debug']({ cache: { operation }, err: error }, 'cache unavailable, answering from NxCloud')
   }
 }

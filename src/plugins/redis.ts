@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { Redis } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
+import { LogThrottle } from '../logging/log-throttle.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -43,14 +44,11 @@ export const redisPlugin = fp<RedisPluginOptions>(async function redis (app, opt
 }, { name: 'redis' })
 
 function logConnectionEvents (client: Redis, log: FastifyBaseLogger): void {
-  let lastErrorLoggedAt = Number.NEGATIVE_INFINITY
+  const errors = new LogThrottle(1, ERROR_LOG_INTERVAL_MS)
   client.on('ready', () => log.info('redis ready'))
   client.on('end', () => log.info('redis connection closed'))
   client.on('error', (error: Error) => {
-    const now = Date.now()
-    if (now - lastErrorLoggedAt < ERROR_LOG_INTERVAL_MS) return
-    lastErrorLoggedAt = now
-    log.warn({ err: error }, 'redis unavailable; caching and shared rate limits are degraded')
+    if (errors.admit()) log.warn({ err: error }, 'redis unavailable; caching and shared rate limits are degraded')
   })
 }
 

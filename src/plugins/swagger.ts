@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
+import { SECURITY_SCHEMES } from '../auth/openapi-security.js'
 import { ProblemTypes } from '../errors/problem-types.js'
 
 const problemTypeList = Object.values(ProblemTypes)
@@ -16,12 +17,6 @@ Every error is an RFC 9457 problem (\`application/problem+json\`) whose \`type\`
 |---|---|---|
 ${problemTypeList}
 `
-
-/** Either credential opens a protected operation (OpenAPI: alternatives are separate objects). */
-export const SECURITY_REQUIREMENTS = [{ apiKey: [] }, { bearer: [] }]
-
-/** An operation anyone may call: the probes and the contract itself. */
-export const NO_SECURITY: never[] = []
 
 // Relative, so the document holds wherever the service is deployed: the docs page calls the origin it
 // was loaded from, and a generated client is given its base URL (openapi-fetch's `baseUrl`).
@@ -40,23 +35,7 @@ export const swaggerPlugin = fp(async function openApi (app, options: { version:
         license: { name: 'Proprietary: for internal use', identifier: 'LicenseRef-Proprietary' },
       },
       servers: SERVERS,
-      components: {
-        securitySchemes: {
-          apiKey: {
-            type: 'apiKey',
-            in: 'header',
-            name: 'X-API-Key',
-            description: 'For services: a key issued with `npm run key:new`, naming the tenants and scopes it opens.',
-          },
-          bearer: {
-            type: 'http',
-            scheme: 'bearer',
-            bearerFormat: 'JWT',
-            description: 'For browsers: a token of the company identity provider, with the tenants in its ' +
-              '`appkeys` claim (configurable) and the scopes in `scope` or `scp`.',
-          },
-        },
-      },
+      components: { securitySchemes: SECURITY_SCHEMES },
       tags: [
         { name: 'tenants', description: 'NxCloud customer applications' },
         { name: 'operations', description: 'Health, readiness and this contract' },

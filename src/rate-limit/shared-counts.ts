@@ -1,17 +1,17 @@
 import type { Redis, Result } from 'ioredis'
-import type { WindowCount, WindowCounter } from './local-counters.js'
+import type { WindowCount, WindowCounter } from './window-counters.js'
 
 // Adds each instance's requests to the shared counts of many clients at once and answers, per client,
-// the total and the milliseconds left in its window. KEYS[i] is a client's counter, ARGV[i+1] what this
-// instance adds to it, ARGV[1] the window. The first count of a window starts it (as does a counter
+// the total and the milliseconds left in its window. KEYS[i] is a client's counter, ARGV[2i-1] what this
+// instance adds to it, ARGV[2i] its window. The first count of a window starts it (as does a counter
 // left without expiry, which a manual write could make: it would otherwise limit forever).
 const ADD_COUNTS_SCRIPT = `
-local window = tonumber(ARGV[1])
 local answers = {}
 for i, key in ipairs(KEYS) do
-  local count = redis.call('INCRBY', key, ARGV[i + 1])
+  local count = redis.call('INCRBY', key, ARGV[2 * i - 1])
   local ttl = redis.call('PTTL', key)
   if ttl < 0 then
+    local window = tonumber(ARGV[2 * i])
     redis.call('PEXPIRE', key, window)
     ttl = window
   end
@@ -26,14 +26,13 @@ declare module 'ioredis' {
   }
 }
 
-const COUNTER_KEY = 'rate-limit:v2:'
+const COUNTER_KEY = 'rate-limit:v3:'
 // Clients per script call: a long script would hold Redis up for every other client of it.
 const CLIENTS_PER_SCRIPT = 500
 
 export interface SharedCountsOptions {
   redis: Redis
   keyPrefix: string
-  windowMs: number
   /** Bound of the queue while Redis is away: past it, counters with nothing left to send are dropped from it. */
   maxQueued: number
 }
@@ -56,7 +55,6 @@ interface SentCount {
 export class SharedCounts {
   readonly #redis: Redis
   readonly #keyPrefix: string
-  readonly #windowMs: number
   readonly #maxQueued: number
   #queue: WindowCounter[] = []
   #syncing: Promise<void> | undefined
@@ -64,7 +62,6 @@ export class SharedCounts {
   constructor (options: SharedCountsOptions) {
     this.#redis = options.redis
     this.#keyPrefix = options.keyPrefix
-    this.#windowMs = options.windowMs
     this.#maxQueued = options.maxQueued
     this.#redis.defineCommand('addRateLimitCounts', { lua: ADD_COUNTS_SCRIPT })
   }
@@ -166,11 +163,11 @@ export class SharedCounts {
   }
 
   #keyOf (counter: WindowCounter): string {
-    return `${this.#keyPrefix}${COUNTER_KEY}${counter.partition}:${counter.id}`
+    return `${this.#keyPrefix}${COUNTER_KEY}${counter.key}`
   }
 
   #argumentsOf (sent: SentCount[]): number[] {
-    return [this.#windowMs, ...sent.map(({ added }) => added)]
+    return sent.flatMap(({ counter, added }) => [added, counter.windowMs])
   }
 }
 

@@ -2,7 +2,7 @@ import Type, { type Static } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { EVERY_OPERATION_PROBLEM_STATUSES, problemResponses } from '../errors/problem-schema.js'
 import { jsonResponse } from '../http/responses.js'
-import { NO_SECURITY } from '../plugins/swagger.js'
+import { NO_SECURITY } from '../auth/openapi-security.js'
 
 const LivenessSchema = Type.Object({ status: Type.Literal('ok') })
 

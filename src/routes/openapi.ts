@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { EVERY_OPERATION_PROBLEM_STATUSES, problemResponses } from '../errors/problem-schema.js'
 import { RATE_LIMIT_HEADERS } from '../http/headers.js'
 import { jsonResponse } from '../http/responses.js'
-import { NO_SECURITY } from '../plugins/swagger.js'
+import { NO_SECURITY } from '../auth/openapi-security.js'
 
 const OPENAPI_PATH = '/openapi.json'
 

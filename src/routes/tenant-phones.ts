@@ -7,10 +7,10 @@ import { jsonResponse } from '../http/responses.js'
 import type { PhoneListAnswer, PhoneListOutcome } from '../phones/phone-list-service.js'
 import { PHONE_LIST_EXAMPLE, PhoneListSchema } from '../phones/phone-schemas.js'
 import { Scopes } from '../auth/caller.js'
-import { SECURITY_REQUIREMENTS } from '../plugins/swagger.js'
+import { SECURITY_REQUIREMENTS } from '../auth/openapi-security.js'
 
 /** What an appkey may be: 1–64 of A-Z a-z 0-9 _ - (NxCloud's own keys fit; anything else never reaches it). */
-export const APPKEY_FORMAT = { minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' } as const
+const APPKEY_FORMAT = { minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' } as const
 
 export const TenantPhonesParamsSchema = Type.Object({
   appkey: Type.String({
@@ -25,28 +25,8 @@ const LIST_HEADERS = [
   HttpHeaders.cache, HttpHeaders.cacheStatus, HttpHeaders.cacheControl, HttpHeaders.age, HttpHeaders.etag, HttpHeaders.vary,
 ]
 
-// Each caller reads only its own tenants: a shared cache must not hand one caller's answer to another.
-const VARY_ON_CREDENTIALS = `${HttpHeaders.authorization.name}, ${HttpHeaders.apiKey.name}`
-
-/** The route's pattern, as the metrics label it. */
-export const TENANT_PHONES_ROUTE = '/tenants/:appkey/phones'
-/** The media type of a list answer. */
-export const PHONE_LIST_CONTENT_TYPE = 'application/json; charset=utf-8'
-
-/**
- * The headers saying where a list came from and how fresh it is, as name/value pairs: the route and the
- * hit lane (src/plugins/hit-lane.ts) send these same ones.
- */
-export function listAnswerHeaders (answer: PhoneListAnswer): Array<string | number> {
-  return [
-    'x-cache', answer.cache,
-    'cache-status', answer.cacheStatus,
-    'cache-control', answer.cacheControl,
-    'age', answer.ageSeconds,
-    'etag', answer.entry.etag,
-    'vary', VARY_ON_CREDENTIALS,
-  ]
-}
+const TENANT_PHONES_ROUTE = '/tenants/:appkey/phones'
+const PHONE_LIST_CONTENT_TYPE = 'application/json; charset=utf-8'
 
 const LIST_EXAMPLE_PATH = '/tenants/demo-shop/phones'
 const PROBLEM_STATUSES = [...EVERY_OPERATION_PROBLEM_STATUSES, 401, 403, 404, 429, 502, 503, 504]
@@ -114,15 +94,19 @@ function sendOutcome (ifNoneMatch: string | undefined, reply: FastifyReply, outc
     sendPhoneList(ifNoneMatch, reply, outcome)
     return
   }
-  reply.headers({ 'x-cache': outcome.cache, 'cache-status': outcome.cacheStatus })
+  reply.header(HttpHeaders.cache.name, outcome.cache).header(HttpHeaders.cacheStatus.name, outcome.cacheStatus)
   throw outcome.error
 }
 
 // The body and its tag were made once, when the list was fetched: a hit sends those bytes as they are.
 function sendPhoneList (ifNoneMatch: string | undefined, reply: FastifyReply, answer: PhoneListAnswer): void {
   const { entry } = answer
-  const headers = listAnswerHeaders(answer)
-  for (let index = 0; index < headers.length; index += 2) reply.header(headers[index] as string, headers[index + 1])
+  reply.header(HttpHeaders.cache.name, answer.cache)
+    .header(HttpHeaders.cacheStatus.name, answer.cacheStatus)
+    .header(HttpHeaders.cacheControl.name, answer.cacheControl)
+    .header(HttpHeaders.age.name, answer.ageSeconds)
+    .header(HttpHeaders.etag.name, entry.etag)
+    .header(HttpHeaders.vary.name, HttpHeaders.vary.value)
   if (ifNoneMatch !== undefined && matchesAnyTag(ifNoneMatch, entry.etag)) {
     reply.code(304).send()
     return

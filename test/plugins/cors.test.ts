@@ -19,7 +19,7 @@ t.test('a browser on an allowed origin may read the headers that describe an ans
   t.equal(answer.headers['access-control-allow-origin'], FRONTEND)
   const exposed = listOf(answer.headers['access-control-expose-headers'])
   t.same([...exposed].sort(), [...BROWSER_READABLE_HEADERS].sort(), 'exactly the fields marked readable')
-  for (const field of [HttpHeaders.rateLimitPolicy, HttpHeaders.rateLimit, HttpHeaders.retryAfter, HttpHeaders.requestId, HttpHeaders.etag]) {
+  for (const field of [HttpHeaders.rateLimitLimit, HttpHeaders.rateLimitRemaining, HttpHeaders.rateLimitReset, HttpHeaders.retryAfter, HttpHeaders.requestId, HttpHeaders.etag]) {
     t.ok(exposed.includes(field.name), `${field.name} is exposed`)
   }
 })

@@ -1,4 +1,4 @@
-/** A client's count in its current window, as the limiter reports it after counting a request. */
+/** A client's count in its current window, as the store reports it after counting a request. */
 export interface WindowCount {
   /** Requests counted in the window, this one included: over the limit means refused. */
   readonly count: number
@@ -12,6 +12,8 @@ export interface WindowCount {
 export class WindowCounter implements WindowCount {
   count = 0
   windowEndsAtMs = 0
+  /** The length of its windows, which Redis starts the shared window with. */
+  windowMs = 0
   /** Numbers this client's windows, so that a sync answered after the window changed is not adopted. */
   generation = 0
   /** The limit last checked against: a counter at or over it is never evicted. */
@@ -22,13 +24,13 @@ export class WindowCounter implements WindowCount {
   queued = false
 
   constructor (
-    /** `caller` or `address`: ids of the two kinds never share a budget. */
-    readonly partition: string,
-    readonly id: string
+    /** The rate-limit key: a caller id, or an address (see plugins/rate-limit.ts). */
+    readonly key: string
   ) {}
 
   startWindow (nowMs: number, windowMs: number): void {
     this.generation++
+    this.windowMs = windowMs
     this.windowEndsAtMs = nowMs + windowMs
     this.count = 0
     // What was counted in an ended window matters to nobody any more, here or in Redis.
@@ -40,40 +42,42 @@ export class WindowCounter implements WindowCount {
 const RECLAIM_SHARE = 0.1
 
 /**
- * The counters of one partition held in this process. Bounded without ever forgetting a limited
- * client: when full, it drops ended windows and then clients still under their limit, oldest first,
- * and never one that has reached it. (An LRU, as @fastify/rate-limit's LocalStore uses, lets a limited
- * client through again as soon as enough others have called after it.)
+ * The counters held in this process. Bounded without ever forgetting a limited client: when full, it
+ * drops ended windows and then clients still under their limit, oldest first, and never one that has
+ * reached it. (An LRU, as @fastify/rate-limit's LocalStore uses, lets a limited client through again as
+ * soon as enough others have called after it.)
  */
-export class LocalCounters {
+export class WindowCounters {
   readonly #counters = new Map<string, WindowCounter>()
 
-  constructor (
-    private readonly partition: string,
-    private readonly windowMs: number,
-    private readonly maxTracked: number
-  ) {}
+  constructor (private readonly maxTracked: number) {}
 
-  /** The id's counter in the window `nowMs` falls in: created, or restarted when its window has ended. */
-  current (id: string, nowMs: number): WindowCounter {
-    let counter = this.#counters.get(id)
+  /** The key's counter in the window `nowMs` falls in: created, or restarted when its window has ended. */
+  current (key: string, nowMs: number, windowMs: number): WindowCounter {
+    let counter = this.#counters.get(key)
     if (counter === undefined) {
       if (this.#counters.size >= this.maxTracked) this.#reclaim(nowMs)
-      counter = new WindowCounter(this.partition, id)
-      counter.startWindow(nowMs, this.windowMs)
-      this.#counters.set(id, counter)
+      counter = new WindowCounter(key)
+      counter.startWindow(nowMs, windowMs)
+      this.#counters.set(key, counter)
     } else if (counter.windowEndsAtMs <= nowMs) {
-      counter.startWindow(nowMs, this.windowMs)
+      counter.startWindow(nowMs, windowMs)
     }
     return counter
   }
 
+  /** The key's counter while its window lasts, without counting or starting one. */
+  peek (key: string, nowMs: number): WindowCount | undefined {
+    const counter = this.#counters.get(key)
+    return counter === undefined || counter.windowEndsAtMs <= nowMs ? undefined : counter
+  }
+
   #reclaim (nowMs: number): void {
     const target = Math.floor(this.maxTracked * (1 - RECLAIM_SHARE))
-    for (const [id, counter] of this.#counters) {
+    for (const [key, counter] of this.#counters) {
       if (this.#counters.size <= target) return
       if (counter.windowEndsAtMs <= nowMs || counter.count < counter.max) {
-        this.#counters.delete(id)
+        this.#counters.delete(key)
         // Its last few requests are not shared then: memory is short, and this client is under its limit.
         counter.unsynced = 0
       }

@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import type { Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { ProblemError } from '../errors/problem-error.js'
-import { REQUEST_ID_HEADER } from '../logging/request-logging.js'
+import { HttpHeaders } from '../http/headers.js'
 
 const ANSWERS_ON_SOCKET = Symbol('answersOnSocket')
 
@@ -16,8 +16,6 @@ declare module 'fastify' {
     isShuttingDown (): boolean
     /** Starts the drain before `close()`: readiness fails and answers ask clients to reconnect, while the listener still serves. */
     beginShutdown (): void
-    /** Counts one more answer on the socket: true when it is the last one HTTP_MAX_REQUESTS_PER_SOCKET allows. */
-    isLastAnswerOn (socket: Socket): boolean
   }
 }
 
@@ -32,7 +30,7 @@ declare module 'fastify' {
  * keeps a connection open past the load balancer (an L4 one such as kube-proxy pins it to this
  * instance) moves on after its next answer, instead of losing a request to the idle sockets `close()` ends.
  */
-export const answerStampPlugin = fp(async function answerStamp (app) {
+export const connectionStatePlugin = fp(async function connectionState (app) {
   let shuttingDown = false
   // Node's maxRequestsPerSocket announces `Connection: close` on the last answer but keeps the socket open,
   // answering whatever follows with bodiless 503s (its documented behaviour). Saying close ourselves makes
@@ -46,14 +44,12 @@ export const answerStampPlugin = fp(async function answerStamp (app) {
   app.decorate('isShuttingDown', () => shuttingDown)
   app.decorate('beginShutdown', shutDown)
   const isLastAnswerOn = (socket: Socket) => maxRequestsPerSocket > 0 && isLastAnswer(socket, maxRequestsPerSocket)
-  app.decorate('isLastAnswerOn', isLastAnswerOn)
   app.addHook('preClose', async () => { shutDown() })
-  app.addHook('onRequest', (request, reply, done) => {
-    reply.header(REQUEST_ID_HEADER, request.id)
-    // Browsers must never guess a type for our JSON (or a problem) and render it as something else.
-    reply.header('x-content-type-options', 'nosniff')
+  app.addHook('onRequest', function stampAnswer (request, reply, done) {
+    reply.header(HttpHeaders.requestId.name, request.id)
+    reply.header(HttpHeaders.contentTypeOptions.name, HttpHeaders.contentTypeOptions.value)
     if (shuttingDown || isLastAnswerOn(request.raw.socket)) {
-      reply.header('connection', 'close')
+      reply.header(HttpHeaders.connection.name, HttpHeaders.connection.value)
     }
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400. Node would answer it itself, with no body
     // and no request id (app.ts turns that off), so it is refused here like any other invalid request.
@@ -63,7 +59,7 @@ export const answerStampPlugin = fp(async function answerStamp (app) {
     }
     done()
   })
-}, { name: 'answer-stamp' })
+}, { name: 'connection-state' })
 
 // Tracked per connection, not per request: a keep-alive connection carries many requests.
 function trackConnections (server: Server): Set<Socket> {
@@ -82,7 +78,7 @@ function trackConnections (server: Server): Set<Socket> {
 function askInFlightAnswersToClose (connections: Set<Socket>): void {
   for (const socket of connections) {
     const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
-    if (response && !response.headersSent) response.setHeader('connection', 'close')
+    if (response && !response.headersSent) response.setHeader(HttpHeaders.connection.name, HttpHeaders.connection.value)
   }
 }
 
