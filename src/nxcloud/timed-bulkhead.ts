@@ -135,7 +135,7 @@ export function createTimedBulkhead (options: TimedBulkheadOptions): TimedBulkhe
       if (waiters.length >= maxWaiting || start + slowMs > deadline) return Promise.reject(new ShedError(start - now))
       return new Promise((resolve, reject) => {
         waiters.push({ deadline, start: () => { runNow(fn).then(resolve, reject) }, shed: reject })
-        sweeper ??= setInterval(sweep, SWEEP_INTERVAL_MS).unref()
+        sweeper ??= setInterval(sweep, SWEEP_INTERVAL_MS)
       })
     },
   }
