@@ -45,9 +45,15 @@ export const ConfigSchema = Type.Object({
   NXCLOUD_TIMEOUT_MS: PositiveInteger(5000, 'whole upstream call budget'),
   NXCLOUD_MAX_CONNECTIONS: PositiveInteger(32, 'keep-alive sockets to NxCloud per instance'),
   NXCLOUD_MAX_CONCURRENCY: PositiveInteger(32, 'NxCloud calls in flight per instance (at most NXCLOUD_MAX_CONNECTIONS)'),
-  NXCLOUD_MAX_QUEUE: Type.Integer({ minimum: 0, default: 64, description: 'NxCloud calls waiting for a slot; beyond: 503 at once' }),
+  NXCLOUD_MAX_QUEUE: Type.Integer({
+    minimum: 0, default: 2000, description: 'memory guard: NxCloud calls waiting for a slot at most; a call waits only while it can still be answered within NXCLOUD_TIMEOUT_MS',
+  }),
   NXCLOUD_MAX_ATTEMPTS: PositiveInteger(3, 'attempts per NxCloud call for transient failures, within NXCLOUD_TIMEOUT_MS'),
-  NXCLOUD_BREAKER_THRESHOLD: PositiveInteger(5, 'consecutive failed NxCloud calls that open the circuit breaker'),
+  NXCLOUD_BREAKER_FAILURE_RATIO: Type.Number({
+    exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.5, description: 'the breaker opens when more than this share of the NxCloud attempts in its window failed',
+  }),
+  NXCLOUD_BREAKER_MIN_CALLS: PositiveInteger(10, 'attempts the breaker\'s window must hold before their failure ratio can open it'),
+  NXCLOUD_BREAKER_WINDOW_MS: Type.Integer({ minimum: 1000, default: 10_000, description: 'the window of recent NxCloud attempts the breaker judges' }),
   NXCLOUD_BREAKER_OPEN_MS: PositiveInteger(10_000, 'how long the breaker stays open before one probe tests NxCloud'),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   REDIS_COMMAND_TIMEOUT_MS: PositiveInteger(250, 'a Redis command slower than this counts as a cache failure'),
@@ -113,6 +119,11 @@ export class ConfigError extends Error {
 }
 
 const SECRET_VARIABLES = new Set(['NXCLOUD_ACCESS_SECRET'])
+// Variables no longer read, whose meaning did not carry over: a deployment still setting one is told what replaced it.
+const RETIRED_VARIABLES: Record<string, string> = {
+  NXCLOUD_BREAKER_THRESHOLD: 'the breaker now judges the share of failed attempts over a window: ' +
+    'set NXCLOUD_BREAKER_FAILURE_RATIO, NXCLOUD_BREAKER_MIN_CALLS and NXCLOUD_BREAKER_WINDOW_MS instead',
+}
 const JWT_VARIABLES = ['JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE'] as const
 // Placeholder credentials from .env.example and the simulator's demo ones must never reach NxCloud.
 const PLACEHOLDER_CREDENTIAL = /^(change-?me|demo-|example|your-)/i
@@ -128,7 +139,8 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
   const variables = converted as ConfigVariables
   const secret = resolveSecret(variables, problems)
   const trustProxy = parseTrustProxy(variables.TRUST_PROXY, problems)
-  problems.push(...authProblems(variables), ...placeholderProblems(variables, secret), ...upstreamProblems(variables), ...httpProblems(variables))
+  problems.push(...authProblems(variables), ...placeholderProblems(variables, secret), ...upstreamProblems(variables), ...httpProblems(variables),
+    ...retiredProblems(env))
   if (problems.length > 0 || secret === undefined || trustProxy === undefined) throw new ConfigError(problems)
   const { NXCLOUD_ACCESS_SECRET_FILE: _file, ...rest } = variables
   return { ...rest, NXCLOUD_ACCESS_SECRET: secret, TRUST_PROXY: trustProxy }
@@ -244,6 +256,12 @@ function placeholderProblems (variables: ConfigVariables, secret: string | undef
     : []
 }
 
+function retiredProblems (env: Record<string, string | undefined>): string[] {
+  return Object.entries(RETIRED_VARIABLES)
+    .filter(([name]) => (env[name] ?? '').trim() !== '')
+    .map(([name, replacement]) => `${name} is no longer read: ${replacement}`)
+}
+
 // An empty variable (`REDIS_URL=`) means unset, as in most shells' and compose files' habits.
 function pickKnownVariables (env: Record<string, string | undefined>): Record<string, string> {
   const known: Record<string, string> = {}
@@ -254,18 +272,20 @@ function pickKnownVariables (env: Record<string, string | undefined>): Record<st
   return known
 }
 
+const BOUND_WORDS = { minimum: '>=', exclusiveMinimum: '>', maximum: '<=', exclusiveMaximum: '<' } as const
+
 function expectationOf (name: string): string {
   const schema = (variableSchemas[name] ?? {}) as Record<string, unknown>
   if (schema['anyOf']) {
     const options = (schema['anyOf'] as Array<{ const: string }>).map((option) => option.const)
     return `must be one of ${options.join(', ')}`
   }
-  if (schema['type'] === 'integer') {
-    const bounds = [
-      schema['minimum'] !== undefined ? `>= ${String(schema['minimum'])}` : '',
-      schema['maximum'] !== undefined ? `<= ${String(schema['maximum'])}` : '',
-    ].filter(Boolean).join(' and ')
-    return `must be an integer${bounds ? ` ${bounds}` : ''}`
+  if (schema['type'] === 'integer' || schema['type'] === 'number') {
+    const bounds = Object.entries(BOUND_WORDS)
+      .filter(([keyword]) => schema[keyword] !== undefined)
+      .map(([keyword, word]) => `${word} ${String(schema[keyword])}`)
+      .join(' and ')
+    return `must be ${schema['type'] === 'integer' ? 'an integer' : 'a number'}${bounds ? ` ${bounds}` : ''}`
   }
   if (schema['type'] === 'boolean') return 'must be true or false'
   if (schema['pattern']) return `must match ${String(schema['pattern'])}`

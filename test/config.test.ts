@@ -238,3 +238,30 @@ t.test('the HTTP edge has bounded defaults, and timeouts that contradict each ot
     ['HTTP_CONNECTION_TIMEOUT_MS=30000 must exceed NXCLOUD_TIMEOUT_MS=30000'], 'a connection waiting for NxCloud is not idle')
   t.match(configErrorOf({ ...ENV, HTTP_MAX_REQUESTS_PER_SOCKET: '0' }).problems, [/^HTTP_MAX_REQUESTS_PER_SOCKET=0 must be an integer >= 1/])
 })
+
+t.test('the breaker judges a failure ratio over a window: defaults, bounds, and every bad value named at once', async (t) => {
+  t.match(loadConfig(ENV), {
+    NXCLOUD_BREAKER_FAILURE_RATIO: 0.5,
+    NXCLOUD_BREAKER_MIN_CALLS: 10,
+    NXCLOUD_BREAKER_WINDOW_MS: 10_000,
+    NXCLOUD_MAX_QUEUE: 2_000,
+  })
+  t.equal(loadConfig({ ...ENV, NXCLOUD_BREAKER_FAILURE_RATIO: '0.25' }).NXCLOUD_BREAKER_FAILURE_RATIO, 0.25)
+  for (const ratio of ['0', '1', '1.5', 'half']) {
+    t.match(configErrorOf({ ...ENV, NXCLOUD_BREAKER_FAILURE_RATIO: ratio }).problems,
+      [/^NXCLOUD_BREAKER_FAILURE_RATIO=.* must be a number > 0 and < 1$/], `${ratio} is refused`)
+  }
+  const error = configErrorOf({ ...ENV, NXCLOUD_BREAKER_FAILURE_RATIO: '2', NXCLOUD_BREAKER_MIN_CALLS: '0', NXCLOUD_BREAKER_WINDOW_MS: '500' })
+  t.same(error.problems, [
+    'NXCLOUD_BREAKER_FAILURE_RATIO=2 must be a number > 0 and < 1',
+    'NXCLOUD_BREAKER_MIN_CALLS=0 must be an integer >= 1',
+    'NXCLOUD_BREAKER_WINDOW_MS=500 must be an integer >= 1000',
+  ])
+})
+
+t.test('NXCLOUD_BREAKER_THRESHOLD, whose consecutive count no longer exists, is refused with what replaced it', async (t) => {
+  const error = configErrorOf({ ...ENV, NXCLOUD_BREAKER_THRESHOLD: '5', PORT: 'abc' })
+  t.equal(error.problems.length, 2, 'beside the other problems')
+  t.match(error.problems, [/^PORT/, /^NXCLOUD_BREAKER_THRESHOLD is no longer read: .*NXCLOUD_BREAKER_FAILURE_RATIO, NXCLOUD_BREAKER_MIN_CALLS and NXCLOUD_BREAKER_WINDOW_MS/])
+  t.equal(loadConfig({ ...ENV, NXCLOUD_BREAKER_THRESHOLD: '' }).NXCLOUD_BREAKER_MIN_CALLS, 10, 'set empty, it is unset')
+})

@@ -88,6 +88,17 @@ export function createMetrics (options: MetricsOptions): Metrics {
   upstreamGauge('upstream_calls_queued', 'NxCloud calls waiting for a slot (at most NXCLOUD_MAX_QUEUE).', (load) => load.queued)
   upstreamGauge('upstream_breaker_state', 'The NxCloud circuit breaker: 0 closed, 1 open, 2 half-open.',
     (load) => BREAKER_STATE_VALUES[load.breaker])
+  let breakerOpeningsCounted = 0
+  registry.registerMetric(new Counter({
+    name: `${PREFIX}upstream_breaker_openings_total`,
+    help: 'Times the NxCloud circuit breaker opened (a failed half-open probe reopening it included).',
+    registers: [],
+    collect () {
+      const openings = readUpstreamLoad?.().breakerOpenings ?? breakerOpeningsCounted
+      this.inc(openings - breakerOpeningsCounted)
+      breakerOpeningsCounted = openings
+    },
+  }))
 
   const { redis } = options
   if (redis !== undefined) {

@@ -7,6 +7,7 @@ import { signRequest } from './sign-request.js'
 import { isAuthenticationCode, UpstreamCodes } from './upstream-codes.js'
 import {
   createUpstreamProtection,
+  type BreakerLog,
   type UpstreamLoad,
   type UpstreamProtection,
   type UpstreamProtectionOptions,
@@ -69,6 +70,8 @@ export interface NxCloudClientOptions {
   connections: number
   protection: UpstreamProtectionOptions
   observer?: NxCloudCallObserver
+  /** The application's log, for what concerns no one request: the circuit breaker's changes of state. */
+  log?: BreakerLog
 }
 
 export interface NxCloudClient {
@@ -89,7 +92,7 @@ export function createNxCloudClient (options: NxCloudClientOptions): NxCloudClie
     connections: options.connections,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
   })
-  const protection = createUpstreamProtection(options.protection)
+  const protection = createUpstreamProtection(options.protection, options.log)
   const observer = options.observer ?? NO_OBSERVER
   const call = <Data>(endpoint: NxCloudEndpoint<Data>, body: NxCloudRequestBody, log: FastifyBaseLogger) =>
     signedCall({ pool, options, protection, observer, log }, endpoint, body)

@@ -66,6 +66,15 @@ export class NxCloudError extends Error {
     return this.kind === 'breaker-open' || this.kind === 'shed'
   }
 
+  /**
+   * NxCloud's own failure, which the circuit breaker counts: it timed out, could not be reached, answered
+   * something that is not a phone list, or a code that is not about the request (its verdict on our
+   * credentials included). Never a call refused here, nor an answer about the request or the tenant.
+   */
+  get nxcloudFault (): boolean {
+    return !this.refused && !this.aboutTheRequest
+  }
+
   /** NxCloud answered about the request or the tenant (9000, 9008, 9010): it says nothing of NxCloud's health. */
   get aboutTheRequest (): boolean {
     return this.code !== undefined && isCodeAboutTheRequest(this.code)

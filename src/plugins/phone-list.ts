@@ -31,7 +31,7 @@ interface Storage {
 
 /** Wires the NxCloud client, the store chosen by the configuration and the service that joins them. */
 export const phoneListPlugin = fp<PhoneListPluginOptions>(async function phoneList (app, options) {
-  const client = createNxCloudClient({ ...options.nxcloud, observer: app.metrics.nxcloudCalls })
+  const client = createNxCloudClient({ ...options.nxcloud, observer: app.metrics.nxcloudCalls, log: app.log })
   app.addHook('onClose', async () => { await client.close() })
   app.metrics.readUpstreamLoadFrom(() => client.load())
   app.decorate('phoneListService', createPhoneListService({

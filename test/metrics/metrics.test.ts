@@ -25,6 +25,7 @@ const FAMILIES = [
   'nxcloud_bff_upstream_calls_in_flight',
   'nxcloud_bff_upstream_calls_queued',
   'nxcloud_bff_upstream_breaker_state',
+  'nxcloud_bff_upstream_breaker_openings_total',
   'nxcloud_bff_redis_up',
   'nxcloud_bff_rate_limited_total',
   'nxcloud_bff_authentication_failures_total',
@@ -153,7 +154,7 @@ t.test('upstream outcomes and codes: undocumented codes are "other", a timeout a
   const { app } = await buildTestApp(t, testConfig(simulator, {
     NXCLOUD_TIMEOUT_MS: '300',
     NXCLOUD_MAX_ATTEMPTS: '1',
-    NXCLOUD_BREAKER_THRESHOLD: '3',
+    NXCLOUD_BREAKER_MIN_CALLS: '3',
     CACHE_TTL_SECONDS: '0',
   }))
   await app.inject(phonesUrl('sim-code-123456'))

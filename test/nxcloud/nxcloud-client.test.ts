@@ -17,7 +17,7 @@ async function startClient (t: Test, maxAttempts = 1): Promise<NxCloudClient> {
     accessSecret: DEMO_ACCESS_SECRET,
     timeoutMs: TIMEOUT_MS,
     connections: 2,
-    protection: { maxConcurrency: 2, maxQueue: 10, maxAttempts, breakerThreshold: 100, breakerOpenMs: 10_000 },
+    protection: { maxConcurrency: 2, maxQueue: 10, maxAttempts, breakerFailureRatio: 0.5, breakerMinCalls: 100, breakerWindowMs: 10_000, breakerOpenMs: 10_000 },
   })
   t.teardown(() => client.close())
   return client

@@ -92,7 +92,7 @@ function startClient (t: Test, recorder: Recorder): NxCloudClient {
     accessSecret: ACCESS_SECRET,
     timeoutMs: 2_000,
     connections: 1,
-    protection: { maxConcurrency: 1, maxQueue: 10, maxAttempts: 3, breakerThreshold: 5, breakerOpenMs: 10_000 },
+    protection: { maxConcurrency: 1, maxQueue: 10, maxAttempts: 3, breakerFailureRatio: 0.5, breakerMinCalls: 10, breakerWindowMs: 10_000, breakerOpenMs: 10_000 },
   })
   t.teardown(() => client.close())
   return client

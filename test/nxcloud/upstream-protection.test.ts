@@ -38,11 +38,11 @@ t.test('retries stay inside NXCLOUD_TIMEOUT_MS: a slow NxCloud is a 504 within t
   t.equal(simulator.calls, 1, 'a timeout leaves no budget for another attempt')
 })
 
-t.test('circuit breaker: opens after consecutive failed calls, fails fast while open, lets one probe through, closes on success', async (t) => {
+t.test('circuit breaker: opens once most attempts in its window failed, fails fast while open, lets one probe through, closes on success', async (t) => {
   const simulator = await startSimulator(t)
   const { app } = await buildTestApp(t, testConfig(simulator, {
     NXCLOUD_MAX_ATTEMPTS: '1',
-    NXCLOUD_BREAKER_THRESHOLD: '3',
+    NXCLOUD_BREAKER_MIN_CALLS: '3',
     NXCLOUD_BREAKER_OPEN_MS: String(BREAKER_OPEN_MS),
     CACHE_TTL_SECONDS: '0',
   }))
@@ -71,7 +71,7 @@ t.test('circuit breaker: opens after consecutive failed calls, fails fast while 
 
 t.test('circuit breaker: 9008, 9010 and 9000 are answers, not failures, and never open it', async (t) => {
   const simulator = await startSimulator(t)
-  const { app } = await buildTestApp(t, testConfig(simulator, { NXCLOUD_BREAKER_THRESHOLD: '2', CACHE_NEGATIVE_TTL_SECONDS: '0' }))
+  const { app } = await buildTestApp(t, testConfig(simulator, { NXCLOUD_BREAKER_MIN_CALLS: '2', CACHE_NEGATIVE_TTL_SECONDS: '0' }))
   for (const appkey of ['sim-code-9008', 'sim-code-9010', 'sim-code-9000', 'sim-code-9008']) await app.inject(phonesUrl(appkey))
   t.equal((await app.inject(phonesUrl('demo-shop'))).statusCode, 200)
 })
@@ -85,18 +85,19 @@ t.test('bulkhead: past NXCLOUD_MAX_CONCURRENCY calls and the queue, a call is sh
     RATE_LIMIT_MAX: '1000',
   }))
   const slow = ['sim-slow-600', 'sim-slow-601', 'sim-slow-602'].map((appkey) => app.inject(phonesUrl(appkey)))
+  let slowAnswered = false
+  Promise.race(slow).then(() => { slowAnswered = true }, () => {})
   await sleep(100)
-  const startedAt = Date.now()
   const shed = await app.inject(phonesUrl('sim-slow-603'))
   t.equal(shed.statusCode, 503)
   t.equal(shed.json().type, ProblemTypes.upstreamUnavailable.type)
   t.equal(shed.headers['retry-after'], '1')
-  t.ok(Date.now() - startedAt < 300, 'shed at once, not after waiting')
+  t.notOk(slowAnswered, 'shed at once: before any call ahead of it was answered')
   const answered = await Promise.all(slow)
   t.same(answered.map((response) => response.statusCode), [200, 200, 200], 'two ran, one waited its turn')
 })
 
-t.test('bulkhead: a call that waits for a slot past half its budget is a 503, not a timeout of NxCloud', async (t) => {
+t.test('bulkhead: a waiting call that can no longer be answered within its budget is a 503, not a timeout of NxCloud', async (t) => {
   const simulator = await startSimulator(t)
   const { app } = await buildTestApp(t, testConfig(simulator, {
     NXCLOUD_MAX_CONCURRENCY: '1',
@@ -105,7 +106,8 @@ t.test('bulkhead: a call that waits for a slot past half its budget is a 503, no
     NXCLOUD_TIMEOUT_MS: '300',
     NXCLOUD_MAX_ATTEMPTS: '1',
   }))
-  // A holds the only slot for 250 ms; B, queued behind it, may wait 150 ms of its 300.
+  // A holds the only slot for 250 ms. NxCloud has not answered yet, so A's run so far is all that is known of
+  // its latency: B, queued behind it with 300 ms, is shed once that no longer fits in what it has left (~150 ms).
   const [a, b] = await Promise.all([
     app.inject(phonesUrl('sim-slow-250')),
     sleep(20).then(() => app.inject(phonesUrl('sim-slow-10'))),

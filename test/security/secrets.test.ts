@@ -20,7 +20,7 @@ async function appWithSecret (t: Test, simulator: NxCloudSimulator, secret: stri
     NXCLOUD_ACCESS_SECRET: secret,
     LOG_LEVEL: 'trace',
     // Every failure kind is driven through one app: the breaker must not turn the later ones into 503s.
-    NXCLOUD_BREAKER_THRESHOLD: '1000',
+    NXCLOUD_BREAKER_MIN_CALLS: '1000',
     ...env,
   }))
 }
