@@ -1,11 +1,12 @@
 /**
- * The benchmark's baseline: a bare Fastify route answering the same bytes the BFF answers on a cache hit,
- * with nothing else (no logging, no limiter, no validation). Run as a child process by run-bench.ts.
+ * The benchmark's floor: a bare Fastify route answering the service's hit (the same body and header
+ * fields, set per request), with nothing else (no logger, no limiter, no authentication, no validation).
+ * Run as a child process by the bench (hit-rows.ts).
  */
 import Fastify from 'fastify'
+import { BASELINE_ROUTE, readHitAnswer, serveUntilTerminated } from './baseline-server.js'
 
-const payload = process.env['BENCH_PAYLOAD'] ?? '{}'
+const answer = readHitAnswer()
 const app = Fastify({ logger: false })
-app.get('/tenants/:appkey/phones', async (_request, reply) => reply.type('application/json; charset=utf-8').send(payload))
-await app.listen({ port: Number(process.env['PORT'] ?? 0), host: '127.0.0.1' })
-process.on('SIGTERM', () => { app.close().then(() => process.exit(0), () => process.exit(1)) })
+app.get(BASELINE_ROUTE, (_request, reply) => { reply.headers(answer.headers).send(answer.body) })
+await serveUntilTerminated(app)

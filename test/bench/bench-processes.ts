@@ -12,6 +12,7 @@ import { Redis } from 'ioredis'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { freePort, waitFor } from '../server/server-process.js'
+import { HIT_ANSWER_ENV, type HitAnswer } from './baseline-server.js'
 import type { MemoryCgroup } from './memory-cgroup.js'
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -38,12 +39,21 @@ export async function startBff (env: Record<string, string>, cgroup?: MemoryCgro
   // The metrics listener runs, as in production, on a port of its own per server; the working directory
   // is not the project's, where a developer's .env would change what is measured.
   const withMetrics = { METRICS_PORT: String(await freePort()), ...env }
-  return await startServer([join(REPO_ROOT, 'dist/server.js')], withMetrics, '/healthz', tmpdir(), cgroup)
+  return await startServer([join(REPO_ROOT, 'dist/server.js')], withMetrics, { path: '/healthz' }, tmpdir(), cgroup)
 }
 
-/** The baseline: a bare Fastify route answering `payload` at the BFF's path (test/bench/bare-fastify.ts). */
-export async function startBareRoute (payload: string, path: string): Promise<BenchServer> {
-  return await startServer(['--import', 'tsx', 'test/bench/bare-fastify.ts'], { BENCH_PAYLOAD: payload }, path)
+export const Baselines = {
+  bare: 'test/bench/bare-fastify.ts',
+  conventional: 'test/bench/conventional-fastify.ts',
+} as const
+export type Baseline = typeof Baselines[keyof typeof Baselines]
+
+/**
+ * A baseline process serving `answer` at the service's route; ready once `readyRequest` answers 200.
+ * Like the BFF, it inherits nothing but PATH, and its stdout (where the conventional build logs) is /dev/null.
+ */
+export async function startBaseline (script: Baseline, answer: HitAnswer, env: Record<string, string>, readyRequest: ReadyRequest): Promise<BenchServer> {
+  return await startServer(['--import', 'tsx', script], { ...env, [HIT_ANSWER_ENV]: JSON.stringify(answer) }, readyRequest)
 }
 
 /**
@@ -76,7 +86,12 @@ async function redisAnswers (url: string): Promise<boolean> {
   }
 }
 
-async function startServer (args: string[], env: Record<string, string>, readyPath: string, cwd = REPO_ROOT, cgroup?: MemoryCgroup): Promise<BenchServer> {
+export interface ReadyRequest {
+  path: string
+  headers?: Record<string, string>
+}
+
+async function startServer (args: string[], env: Record<string, string>, ready: ReadyRequest, cwd = REPO_ROOT, cgroup?: MemoryCgroup): Promise<BenchServer> {
   const port = await freePort()
   const started = cgroup === undefined ? { command: process.execPath, args } : cgroup.wrap(process.execPath, args)
   const child = track(spawn(started.command, started.args, {
@@ -87,14 +102,14 @@ async function startServer (args: string[], env: Record<string, string>, readyPa
   const origin = `http://127.0.0.1:${port}`
   await waitFor(`${args.join(' ')} to answer`, STARTUP_DEADLINE_MS, async () => {
     if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode} before answering`)
-    return await answersOk(origin + readyPath)
+    return await answersOk(origin, ready)
   })
   return { origin, process: child }
 }
 
-async function answersOk (url: string): Promise<boolean> {
+async function answersOk (origin: string, { path, headers }: ReadyRequest): Promise<boolean> {
   try {
-    const response = await request(url)
+    const response = await request(origin + path, { headers: headers ?? {} })
     await response.body.dump()
     return response.statusCode === 200
   } catch {

@@ -1,10 +1,12 @@
 /**
- * The benchmark's printed report: the hit table, the miss row, the memory samples, then one PASS/MISS
- * line per target. Tables are Markdown, so a run pastes into the README as it is.
+ * The benchmark's printed report: the hit table (with each round's CPU per request beside the median),
+ * the Redis count, the miss row, the memory samples, then one PASS/MISS line per target. Tables are
+ * Markdown, so a run pastes into the README as it is.
  */
 import {
   MISS_UPSTREAM_LATENCY_MS,
   REDIS_COMMANDS_PER_HIT_MAX,
+  steadySpreadMb,
   type BenchResults,
   type Verdict,
 } from './bench-verdicts.js'
@@ -35,10 +37,11 @@ export function renderReport (run: RunDescription, results: BenchResults, verdic
 function hitTable ({ hits, fixedRatePerSecond }: BenchResults): string {
   const rate = `@ ${Math.round(fixedRatePerSecond)} req/s`
   return markdownTable(
-    ['target', 'CPU µs/req', 'efficiency', 'req/s (saturation)', `p50 ms ${rate}`, `p99 ms ${rate}`, 'non-2xx', 'errors'],
+    ['target', 'CPU µs/req (median)', 'CPU µs/req by round', 'efficiency', 'req/s (saturation)', `p50 ms ${rate}`, `p99 ms ${rate}`, 'non-2xx', 'errors'],
     hits.map((row) => [
       row.target,
       row.cpuMicrosPerRequest.toFixed(1),
+      row.cpuMicrosPerRequestByRound.map((cpu) => cpu.toFixed(1)).join(' / '),
       row.efficiency.toFixed(2),
       String(Math.round(row.requestsPerSecond)),
       row.p50Ms.toFixed(2),
@@ -80,11 +83,14 @@ function memoryTable ({ memory }: BenchResults): string {
   const heading = `memory: RSS (VmRSS) of a fresh BFF with the defaults, in ${limit}, while it caches ${memory.tenants} distinct tenants, ` +
     `then while it is asked for all of them again (non-2xx: ${memory.non2xx}, errors: ${memory.errors})`
   const passName = ['fresh', 'first pass', 'further pass']
-  return `${heading}\n${markdownTable(['after', 'tenants', 'RSS MB'], memory.samples.map((sample) => [
+  const table = markdownTable(['after', 'tenants', 'RSS MB'], memory.samples.map((sample) => [
     passName[sample.pass] ?? `pass ${sample.pass}`,
     String(sample.tenants),
     sample.rssMb.toFixed(1),
-  ]))}`
+  ]))
+  const peakMb = Math.max(...memory.samples.map((sample) => sample.rssMb))
+  return `${heading}\n${table}\nRSS at most ${peakMb.toFixed(1)} MB; from the end of the first pass on within ` +
+    `${steadySpreadMb(memory.samples).toFixed(1)} MB`
 }
 
 export function markdownTable (headers: string[], rows: string[][]): string {

@@ -1,32 +1,37 @@
 /**
- * What the benchmark measured, and its verdict on each target of the performance decision (issue 9).
- * The verdicts report; nothing here is a timed assertion.
+ * What the benchmark measured, and its verdict on each target of issue 14 (item 8, "Done when"). Miss and
+ * memory figures are reported beside them without a verdict: their targets were issue 9's. The verdicts
+ * report; nothing here is a timed assertion.
  */
 
 export const HitRows = {
   bare: 'bare Fastify route',
+  conventional: 'conventional build',
   apiKey: 'hit, API key',
   jwt: 'hit, repeated JWT',
   redis: 'hit, Redis mode',
 } as const
 export type HitRowName = typeof HitRows[keyof typeof HitRows]
 
-export const HIT_EFFICIENCY_MIN = 0.85
-// CPU per request moves a few percent between medians of the same code on this machine; a JWT within
-// that of the API key costs no more than it.
-export const JWT_COST_NOISE = 1.05
+/** The rows that are the service; the others are baselines serving its bytes and headers. */
+export const SERVICE_ROWS: readonly HitRowName[] = [HitRows.apiKey, HitRows.jwt, HitRows.redis]
+
+export const HIT_EFFICIENCY_MIN = 0.65
+/** An API-key hit may cost at most this share of the conventional build's CPU per request. */
+export const CONVENTIONAL_COST_MAX_RATIO = 1
+/** Redis mode may cost at most this share of the in-process (API key) CPU per hit: within 10 %. */
+export const REDIS_COST_MAX_RATIO = 1.1
 export const REDIS_COMMANDS_PER_HIT_MAX = 0.01
 export const FIXED_RATE_OF_BARE_SATURATION = 0.5
-export const FIXED_RATE_P99_MAX_RATIO = 1.5
+export const FIXED_RATE_P99_MAX_RATIO = 2
 export const MISS_UPSTREAM_LATENCY_MS = 20
-export const MISS_OVERHEAD_P50_MAX_MS = 1
-export const RSS_MAX_MB = 160
-export const RSS_STEADY_SPREAD_MAX_MB = 8
 
 export interface HitRow {
   target: HitRowName
   /** Server CPU time (user + system) per answered request at saturation; median over rounds. */
   cpuMicrosPerRequest: number
+  /** The same, each round in order: the spread the median is taken over. */
+  cpuMicrosPerRequestByRound: number[]
   /** The bare route's CPU per request over this row's: 1 costs what Fastify alone costs. */
   efficiency: number
   /** At saturation (closed loop); moves with whatever else the machine runs. */
@@ -136,16 +141,19 @@ interface Target {
 }
 
 export const Targets = {
-  hitEfficiency: { id: 'hit-efficiency', label: `${HitRows.apiKey}: CPU efficiency ≥ ${HIT_EFFICIENCY_MIN} of the bare route's` },
-  jwtCost: { id: 'jwt-cost', label: `${HitRows.jwt}: CPU per hit no more than the API key's (×${JWT_COST_NOISE} for noise)` },
-  redisEfficiency: { id: 'redis-efficiency', label: `${HitRows.redis}: CPU efficiency ≥ ${HIT_EFFICIENCY_MIN} of the bare route's` },
+  conventionalCost: {
+    id: 'conventional-cost',
+    label: `${HitRows.apiKey}: CPU per hit no more than the ${HitRows.conventional}'s`,
+  },
+  hitEfficiency: { id: 'hit-efficiency', label: `${HitRows.apiKey}: CPU efficiency ≥ ${HIT_EFFICIENCY_MIN} of the ${HitRows.bare}'s (same headers)` },
   redisCommands: { id: 'redis-commands', label: `${HitRows.redis}: ≤ ${REDIS_COMMANDS_PER_HIT_MAX} Redis commands per hit` },
+  redisCost: {
+    id: 'redis-cost',
+    label: `${HitRows.redis}: CPU per hit within ${Math.round((REDIS_COST_MAX_RATIO - 1) * 100)} % of the in-process (${HitRows.apiKey}) CPU`,
+  },
   p99ApiKey: p99Target('p99-api-key', HitRows.apiKey),
   p99Jwt: p99Target('p99-jwt', HitRows.jwt),
   p99Redis: p99Target('p99-redis', HitRows.redis),
-  missOverhead: { id: 'miss-overhead', label: `miss: p50 ≤ ${MISS_OVERHEAD_P50_MAX_MS} ms above the upstream's own latency (${MISS_UPSTREAM_LATENCY_MS} ms)` },
-  rssBound: { id: 'rss-bound', label: `memory: RSS ≤ ${RSS_MAX_MB} MB throughout the fill` },
-  rssSteady: { id: 'rss-steady', label: `memory: RSS steady once the cache is full (last samples within ${RSS_STEADY_SPREAD_MAX_MB} MB)` },
 } as const satisfies Record<string, Target>
 
 function p99Target (id: string, row: HitRowName): Target {
@@ -156,29 +164,27 @@ export function judge (results: BenchResults): Verdict[] {
   const row = (name: HitRowName): HitRow | undefined => results.hits.find((hit) => hit.target === name)
   const bare = row(HitRows.bare)
   const apiKey = row(HitRows.apiKey)
-  const jwt = row(HitRows.jwt)
   const redis = row(HitRows.redis)
+  const cpuRatio = (hit: HitRow | undefined, base: HitRow | undefined) =>
+    hit === undefined || base === undefined ? undefined : hit.cpuMicrosPerRequest / base.cpuMicrosPerRequest
   const p99Ratio = (hit: HitRow | undefined) => hit === undefined || bare === undefined ? undefined : hit.p99Ms / bare.p99Ms
   const commands = results.redisCommands
   return [
+    atMost(Targets.conventionalCost, cpuRatio(apiKey, row(HitRows.conventional)), CONVENTIONAL_COST_MAX_RATIO, 2,
+      `× the ${HitRows.conventional}'s CPU per hit`),
     atLeast(Targets.hitEfficiency, apiKey?.efficiency, HIT_EFFICIENCY_MIN, 2),
-    atMost(Targets.jwtCost, jwt !== undefined && apiKey !== undefined ? jwt.cpuMicrosPerRequest / apiKey.cpuMicrosPerRequest : undefined,
-      JWT_COST_NOISE, 2, '× the API key\'s CPU per hit'),
-    atLeast(Targets.redisEfficiency, redis?.efficiency, HIT_EFFICIENCY_MIN, 2),
     atMost(Targets.redisCommands, commands?.commandsPerHit, REDIS_COMMANDS_PER_HIT_MAX, 4,
       commands?.polluted === true ? ' commands per hit (polluted by other clients: see above)' : ' commands per hit'),
+    atMost(Targets.redisCost, cpuRatio(redis, apiKey), REDIS_COST_MAX_RATIO, 2, '× the in-process CPU per hit'),
     atMost(Targets.p99ApiKey, p99Ratio(apiKey), FIXED_RATE_P99_MAX_RATIO, 2, '×'),
-    atMost(Targets.p99Jwt, p99Ratio(jwt), FIXED_RATE_P99_MAX_RATIO, 2, '×'),
+    atMost(Targets.p99Jwt, p99Ratio(row(HitRows.jwt)), FIXED_RATE_P99_MAX_RATIO, 2, '×'),
     atMost(Targets.p99Redis, p99Ratio(redis), FIXED_RATE_P99_MAX_RATIO, 2, '×'),
-    atMost(Targets.missOverhead, results.miss.overheadP50Ms, MISS_OVERHEAD_P50_MAX_MS, 2, ' ms'),
-    atMost(Targets.rssBound, Math.max(...results.memory.samples.map((sample) => sample.rssMb)), RSS_MAX_MB, 1, ' MB at most'),
-    atMost(Targets.rssSteady, steadySpreadMb(results.memory.samples), RSS_STEADY_SPREAD_MAX_MB, 1, ' MB apart'),
   ]
 }
 
 /**
  * The spread of the samples from the end of the first pass on: by then every tenant has been cached
- * once, so a bounded cache is full and evicting, and memory should no longer grow.
+ * once, so a bounded cache is full and evicting, and memory should no longer grow. Reported, not judged.
  */
 export function steadySpreadMb (samples: RssSample[]): number {
   const lastOfFirstPass = samples.findLastIndex((sample) => sample.pass === 1)

@@ -1,16 +1,22 @@
 /**
- * The hit rows: the bare route and the BFF answering a cached list (API key, repeated JWT, Redis mode), in
- * alternating rounds, first at saturation (the server's CPU per request, requests/s, Redis commands per
- * hit), then at a fixed rate of half the bare route's saturation (p50/p99).
+ * The hit rows: two baselines serving the service's hit (its body and header fields, captured from a real
+ * hit while the cache warms) and the BFF answering a cached list (API key, repeated JWT, Redis mode), in
+ * alternating rounds, first at saturation (each server's CPU per request, requests/s, Redis commands per
+ * hit), then at a fixed rate of half the bare route's saturation (p50/p99). Every row but the JWT one is
+ * asked with the same API key, so every server reads the same request bytes and writes the same answer.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
+import { request } from 'undici'
+import { DEMO_API_KEY_ALL_TENANTS } from '../dev/demo-credentials.js'
+import type { HitAnswer } from './baseline-server.js'
 import type { BenchOptions } from './bench-options.js'
 import { CONNECTIONS, progress, type BenchRedis, type Fixture } from './bench-fixture.js'
-import { cpuMicrosOf, startBareRoute, startBff, stopServer, type BenchServer } from './bench-processes.js'
+import { Baselines, cpuMicrosOf, startBaseline, startBff, stopServer, type BenchServer } from './bench-processes.js'
 import {
   countRedisCommands,
   FIXED_RATE_OF_BARE_SATURATION,
   HitRows,
+  SERVICE_ROWS,
   type HitRow,
   type HitRowName,
   type RedisCommandCount,
@@ -19,6 +25,8 @@ import {
 import { median, offerFixedRate, saturate, type LatencyResult, type LoadRequest, type SaturationResult } from './http-load.js'
 
 const HIT_PATH = '/tenants/demo-shop/phones'
+// Node's HTTP server writes these on every answer itself: they are not part of the answer the baselines copy.
+const WRITTEN_BY_NODE = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'])
 
 interface HitTarget {
   name: HitRowName
@@ -76,36 +84,64 @@ export async function measureHits (options: BenchOptions, fixture: Fixture): Pro
 }
 
 async function startHitTargets (fixture: Fixture): Promise<HitTarget[]> {
-  const { redis } = fixture
+  const { redis, apiKey } = fixture
   const env = { ...fixture.bffEnv, NXCLOUD_BASE_URL: fixture.simulator.url }
   const [inProcess, shared] = await Promise.all([
     startBff(env),
     redis.counter === undefined ? undefined : startBff({ ...env, REDIS_URL: redis.url, CACHE_KEY_PREFIX: redis.keyPrefix }),
   ])
-  const payload = await warmCache(inProcess, fixture.apiKey)
+  const answer = await warmCache(inProcess, apiKey)
+  progress(`the baselines serve the service's hit: ${Buffer.byteLength(answer.body)} bytes of body, header fields ` +
+    Object.keys(answer.headers).join(', '))
   await warmCache(inProcess, fixture.bearer)
+  const ready = { path: HIT_PATH, headers: apiKey }
+  const [bare, conventional] = await Promise.all([
+    startBaseline(Baselines.bare, answer, {}, ready),
+    startBaseline(Baselines.conventional, answer, { BENCH_API_KEY: DEMO_API_KEY_ALL_TENANTS }, ready),
+  ])
   const targets: HitTarget[] = [
-    { name: HitRows.bare, server: await startBareRoute(payload, HIT_PATH), headers: {} },
-    { name: HitRows.apiKey, server: inProcess, headers: fixture.apiKey },
+    { name: HitRows.bare, server: bare, headers: apiKey },
+    { name: HitRows.conventional, server: conventional, headers: apiKey },
+    { name: HitRows.apiKey, server: inProcess, headers: apiKey },
     { name: HitRows.jwt, server: inProcess, headers: fixture.bearer },
   ]
   if (shared !== undefined) {
-    await warmCache(shared, fixture.apiKey)
-    targets.push({ name: HitRows.redis, server: shared, headers: fixture.apiKey })
+    await warmCache(shared, apiKey)
+    targets.push({ name: HitRows.redis, server: shared, headers: apiKey })
   }
+  for (const baseline of targets.filter((target) => !SERVICE_ROWS.includes(target.name))) await checkSameAnswer(baseline, answer)
   return targets
 }
 
-/** Fills the cache for HIT_PATH and checks that the next request is a hit; returns the bytes a hit answers. */
-async function warmCache (server: BenchServer, headers: Record<string, string>): Promise<string> {
-  const first = await fetch(server.origin + HIT_PATH, { headers })
-  const payload = await first.text()
-  const second = await fetch(server.origin + HIT_PATH, { headers })
-  await second.arrayBuffer()
-  if (first.status !== 200 || second.headers.get('x-cache') !== 'HIT') {
-    throw new Error(`the cache did not warm at ${server.origin}: ${first.status}, then X-Cache ${String(second.headers.get('x-cache'))}`)
+/** Fills the cache for HIT_PATH and checks that the next request is a hit; returns that hit's answer. */
+async function warmCache (server: BenchServer, headers: Record<string, string>): Promise<HitAnswer> {
+  const first = await request(server.origin + HIT_PATH, { headers })
+  await first.body.dump()
+  const hit = await askForAnswer(server, headers)
+  if (first.statusCode !== 200 || hit.headers['x-cache'] !== 'HIT') {
+    throw new Error(`the cache did not warm at ${server.origin}: ${first.statusCode}, then X-Cache ${String(hit.headers['x-cache'])}`)
   }
-  return payload
+  return hit
+}
+
+/** The body and header fields (in the order sent, but those Node writes itself) of one answer. */
+async function askForAnswer (server: BenchServer, headers: Record<string, string>): Promise<HitAnswer> {
+  const response = await request(server.origin + HIT_PATH, { headers })
+  const fields = Object.entries(response.headers)
+    .filter(([name]) => !WRITTEN_BY_NODE.has(name))
+    .map(([name, value]) => [name, Array.isArray(value) ? value.join(', ') : String(value)])
+  return { body: await response.body.text(), headers: Object.fromEntries(fields) }
+}
+
+// A baseline that wrote other bytes than the service would measure something else than the service's answer.
+async function checkSameAnswer (baseline: HitTarget, expected: HitAnswer): Promise<void> {
+  const served = await askForAnswer(baseline.server, baseline.headers)
+  const differing = [...new Set([...Object.keys(expected.headers), ...Object.keys(served.headers)])]
+    .filter((name) => expected.headers[name] !== served.headers[name])
+  if (served.body !== expected.body || differing.length > 0) {
+    throw new Error(`the ${baseline.name} does not serve the service's hit: ` +
+      `${served.body === expected.body ? 'same body' : 'another body'}, header fields differing: ${differing.join(', ') || 'none'}`)
+  }
 }
 
 async function measureSaturation (
@@ -157,16 +193,18 @@ async function measureAtFixedRate (options: BenchOptions, targets: HitTarget[], 
 }
 
 function hitRows (names: HitRowName[], saturation: SaturationRound[], fixedRate: FixedRateRound[]): HitRow[] {
-  const cpuOf = (name: HitRowName) => median(saturation.filter((run) => run.target === name).map((run) => run.cpuMicrosPerRequest))
-  const bareCpu = cpuOf(HitRows.bare)
+  const cpuByRound = (name: HitRowName) => saturation.filter((run) => run.target === name).map((run) => run.cpuMicrosPerRequest)
+  const bareCpu = median(cpuByRound(HitRows.bare))
   return names.map((name) => {
     const saturated = saturation.filter((run) => run.target === name)
     const fixed = fixedRate.filter((run) => run.target === name)
     const all = [...saturated, ...fixed]
+    const cpu = median(cpuByRound(name))
     return {
       target: name,
-      cpuMicrosPerRequest: cpuOf(name),
-      efficiency: bareCpu / cpuOf(name),
+      cpuMicrosPerRequest: cpu,
+      cpuMicrosPerRequestByRound: cpuByRound(name),
+      efficiency: bareCpu / cpu,
       requestsPerSecond: median(saturated.map((run) => run.requestsPerSecond)),
       p50Ms: median(fixed.map((run) => run.p50Ms)),
       p99Ms: median(fixed.map((run) => run.p99Ms)),

@@ -10,7 +10,7 @@ import { HitRows, Targets } from './bench-verdicts.js'
 // A smoke run: it must finish and report every row and every target. Its figures are not asserted:
 // they come from one short round on a shared machine, and speed is never a timed assertion.
 
-// About 40 s on a quiet machine (build, six processes, one short round, a 2,000-tenant fill); much more
+// About 40 s on a quiet machine (build, seven processes, one short round, a 2,000-tenant fill); much more
 // while other test files load both cores.
 const SMOKE_RUN_DEADLINE_MS = 240_000
 t.setTimeout(SMOKE_RUN_DEADLINE_MS + 10_000)
@@ -44,15 +44,17 @@ t.test('npm run bench -- --quick reports every row and a verdict on every target
   t.match(stdout, /^\| BFF miss +\|/m, 'miss table: the BFF')
   t.match(stdout, /^BFF p50 over the upstream's p50/m, 'miss overhead line')
   t.equal(stdout.match(/^\| (fresh|first pass|further pass) +\| \d+ +\| [\d.]+ +\|$/gm)?.length, 9, 'RSS: fresh, then 4 samples per pass')
+  t.match(stdout, /^RSS at most [\d.]+ MB; from the end of the first pass on within [\d.]+ MB$/m, 'RSS summary')
   for (const target of Object.values(Targets)) {
     t.match(stdout, new RegExp(`^(PASS|MISS)  ${escape(target.label)}: \\S`, 'm'), `verdict: ${target.id}`)
   }
 
   const written = JSON.parse(readFileSync(jsonFile, 'utf8')) as {
-    results: { hits: Array<{ target: string }>, miss: object, memory: { samples: unknown[] }, redisCommands: object }
+    results: { hits: Array<{ target: string, cpuMicrosPerRequestByRound: number[] }>, miss: object, memory: { samples: unknown[] }, redisCommands: object }
     verdicts: Array<{ id: string, status: string }>
   }
   t.same(written.results.hits.map((row) => row.target), Object.values(HitRows), '--json: the hit rows')
+  t.ok(written.results.hits.every((row) => row.cpuMicrosPerRequestByRound.length === 1), '--json: each row\'s CPU of its one round')
   t.equal(written.results.memory.samples.length, 9, '--json: the RSS samples')
   t.ok(written.results.redisCommands, '--json: the Redis count')
   t.same(written.verdicts.map((verdict) => verdict.id), Object.values(Targets).map((target) => target.id), '--json: the verdicts')

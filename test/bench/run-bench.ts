@@ -1,18 +1,19 @@
 /**
- * `npm run bench -- [--rounds N] [--duration S] [--tenants N] [--json FILE] [--quick]`: what the performance
- * decision (issue 9) measures, against the compiled BFF with its production defaults (only the rate limit
- * raised, so that one load generator is not refused, and no drain delay on stop). Each server is a child
- * process; the load generators run here.
+ * `npm run bench -- [--rounds N] [--duration S] [--tenants N] [--json FILE] [--quick]`: the targets of issue
+ * 14 (item 8), against the compiled BFF with its production defaults (only the rate limit raised, so that
+ * one load generator is not refused, and no drain delay on stop), side by side with two baselines serving
+ * its exact bytes and headers. Each server is a child process; the load generators run here.
  *
- * 1. Hit rows (hit-rows.ts): the bare route, the BFF hit with an API key, with a repeated JWT, in Redis mode.
+ * 1. Hit rows (hit-rows.ts): the bare Fastify route and the conventional build (the baselines), the BFF hit
+ *    with an API key, with a repeated JWT, in Redis mode.
  * 2. Miss row (miss-row.ts): every request a new tenant, the upstream answering after 20 ms.
  * 3. Memory row (memory-row.ts): RSS while a fresh BFF caches `--tenants` distinct tenants, and after.
- * Then one PASS/MISS line per target (bench-verdicts.ts). The Redis is BENCH_REDIS_URL if set, else a
+ * Then one PASS/MISS line per target of the hit rows (bench-verdicts.ts); miss and memory are reported. The Redis is BENCH_REDIS_URL if set, else a
  * redis-server of the bench's own when one is on the PATH, else the tests' Redis at 127.0.0.1:6379.
  */
 import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
-import { cpus, loadavg, totalmem } from 'node:os'
+import { cpus, loadavg, release, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { CONNECTIONS, progress, startFixture } from './bench-fixture.js'
 import { BenchUsageError, parseBenchOptions, type BenchOptions } from './bench-options.js'
@@ -30,8 +31,9 @@ const EXIT_USAGE = 2
 const EXIT_INTERRUPTED = 130
 
 async function main (options: BenchOptions): Promise<void> {
-  const run = describeRun(options)
-  process.stdout.write(`${run.machine}\n${run.method}\n`)
+  const [loadAtStart = 0] = loadavg()
+  const start = describeRun(options, loadAtStart)
+  process.stdout.write(`${start.machine}\n${start.method}\n`)
   // `npm test` checks the types; the bench only needs the JavaScript, which is the same without the check.
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--noCheck'], { cwd: REPO_ROOT, stdio: 'inherit' })
   progress('built dist/')
@@ -48,6 +50,7 @@ async function main (options: BenchOptions): Promise<void> {
       memory,
     }
     const verdicts = judge(results)
+    const run = describeRun(options, loadAtStart, loadavg()[0])
     process.stdout.write(`\n${renderReport(run, results, verdicts)}`)
     if (options.jsonFile !== undefined) {
       const rounds = { saturation: hits.saturation, fixedRate: hits.fixedRate, miss: miss.rounds }
@@ -60,14 +63,16 @@ async function main (options: BenchOptions): Promise<void> {
   }
 }
 
-function describeRun (options: BenchOptions): RunDescription {
-  const [oneMinuteLoad = 0] = loadavg()
+function describeRun (options: BenchOptions, loadAtStart: number, loadAtEnd?: number): RunDescription {
+  const load = `load average ${loadAtStart.toFixed(2)} at the start${loadAtEnd === undefined ? '' : `, ${loadAtEnd.toFixed(2)} at the end`}`
   return {
     machine: `machine: ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, ` +
-      `Node ${process.version}, load average ${oneMinuteLoad.toFixed(2)} at the start`,
-    method: `method: ${options.rounds} alternating round(s), ${options.durationSeconds} s per run after ${options.warmupSeconds} s of warm-up; ` +
-      `saturation: autocannon, ${CONNECTIONS} connections; fixed rate: open loop at ${FIXED_RATE_OF_BARE_SATURATION} of the bare ` +
-      'route\'s saturation; CPU from /proc/<pid>/stat of the server; figures are medians over rounds',
+      `Linux ${release()}, Node ${process.version}, ${load}`,
+    method: `method: ${options.rounds} round(s) alternating between the rows, ${options.durationSeconds} s per run after ` +
+      `${options.warmupSeconds} s of warm-up; every row serves the service's hit body and header fields, asked with an API key ` +
+      `(the JWT row with a bearer token); saturation: autocannon, ${CONNECTIONS} connections; CPU: utime + stime of each server ` +
+      `process from /proc/<pid>/stat over the requests it answered; fixed rate: open loop at ${FIXED_RATE_OF_BARE_SATURATION} of ` +
+      'the bare route\'s saturation; servers\' stdout: /dev/null; figures are medians over rounds',
   }
 }
 
