@@ -65,6 +65,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/problems/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A problem type, explained
+         * @description What the problem `type` URIs of this service's answers lead to: the type's title and status, when it happens, what a caller should do and whether its answers carry Retry-After. HTML when the request's Accept prefers `text/html` (a browser), JSON otherwise. Needs no credentials; rate limited by address.
+         */
+        get: operations["getProblemType"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tenants/{appkey}/phones": {
         parameters: {
             query?: never;
@@ -140,7 +160,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/invalid-request: The request is not valid; /problems/upstream-rejected-parameters: NxCloud rejected the request parameters */
+            /** @description [/problems/invalid-request](/problems/invalid-request): The request is not valid; [/problems/upstream-rejected-parameters](/problems/upstream-rejected-parameters): NxCloud rejected the request parameters */
             400: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -149,6 +169,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/invalid-request" | "/problems/upstream-rejected-parameters";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -168,7 +189,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/method-not-allowed: The route does not answer this method */
+            /** @description [/problems/method-not-allowed](/problems/method-not-allowed): The route does not answer this method */
             405: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -179,7 +200,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/method-not-allowed";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -199,7 +223,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-timeout: The request did not arrive in time */
+            /** @description [/problems/request-timeout](/problems/request-timeout): The request did not arrive in time */
             408: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -208,7 +232,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-timeout";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -228,7 +255,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-head-too-large: The request line and header fields are too large */
+            /** @description [/problems/request-head-too-large](/problems/request-head-too-large): The request line and header fields are too large */
             431: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -237,7 +264,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-head-too-large";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -257,7 +287,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/internal: Internal error */
+            /** @description [/problems/internal](/problems/internal): Internal error */
             500: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -266,7 +296,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/internal";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -314,7 +347,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/invalid-request: The request is not valid; /problems/upstream-rejected-parameters: NxCloud rejected the request parameters */
+            /** @description [/problems/invalid-request](/problems/invalid-request): The request is not valid; [/problems/upstream-rejected-parameters](/problems/upstream-rejected-parameters): NxCloud rejected the request parameters */
             400: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -323,6 +356,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/invalid-request" | "/problems/upstream-rejected-parameters";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -342,7 +376,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/method-not-allowed: The route does not answer this method */
+            /** @description [/problems/method-not-allowed](/problems/method-not-allowed): The route does not answer this method */
             405: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -353,7 +387,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/method-not-allowed";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -373,7 +410,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-timeout: The request did not arrive in time */
+            /** @description [/problems/request-timeout](/problems/request-timeout): The request did not arrive in time */
             408: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -382,7 +419,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-timeout";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -402,7 +442,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-head-too-large: The request line and header fields are too large */
+            /** @description [/problems/request-head-too-large](/problems/request-head-too-large): The request line and header fields are too large */
             431: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -411,7 +451,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-head-too-large";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -431,7 +474,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/internal: Internal error */
+            /** @description [/problems/internal](/problems/internal): Internal error */
             500: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -440,7 +483,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/internal";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -503,7 +549,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/invalid-request: The request is not valid; /problems/upstream-rejected-parameters: NxCloud rejected the request parameters */
+            /** @description [/problems/invalid-request](/problems/invalid-request): The request is not valid; [/problems/upstream-rejected-parameters](/problems/upstream-rejected-parameters): NxCloud rejected the request parameters */
             400: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -516,6 +562,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/invalid-request" | "/problems/upstream-rejected-parameters";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -535,7 +582,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/method-not-allowed: The route does not answer this method */
+            /** @description [/problems/method-not-allowed](/problems/method-not-allowed): The route does not answer this method */
             405: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -546,7 +593,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/method-not-allowed";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -566,7 +616,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-timeout: The request did not arrive in time */
+            /** @description [/problems/request-timeout](/problems/request-timeout): The request did not arrive in time */
             408: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -575,7 +625,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-timeout";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -595,7 +648,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/rate-limited: Too many requests */
+            /** @description [/problems/rate-limited](/problems/rate-limited): Too many requests */
             429: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -610,7 +663,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/rate-limited";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -630,7 +686,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-head-too-large: The request line and header fields are too large */
+            /** @description [/problems/request-head-too-large](/problems/request-head-too-large): The request line and header fields are too large */
             431: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -639,7 +695,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-head-too-large";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -659,7 +718,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/internal: Internal error */
+            /** @description [/problems/internal](/problems/internal): Internal error */
             500: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -672,7 +731,294 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
+                        type: "/problems/internal";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 500;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+        };
+    };
+    getProblemType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The problem type's name: the last segment of its `type` URI.
+                 * @example rate-limited
+                 */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page of the problem type. */
+            200: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-policy"?: string;
+                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
+                    ratelimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The problem type URI, as problem answers carry it in `type`. */
+                        type: string;
+                        /** @description The title every answer of this type carries. */
+                        title: string;
+                        /** @description The HTTP status of answers of this type. */
+                        status: number;
+                        /** @description What makes the service answer with this type. */
+                        whenItHappens: string;
+                        /** @description What a caller should do about it. */
+                        whatToDo: string;
+                        /** @description Whether answers of this type carry Retry-After: the seconds to wait before calling again. */
+                        retryAfter: boolean;
+                    };
+                    "text/html": string;
+                };
+            };
+            /** @description [/problems/invalid-request](/problems/invalid-request): The request is not valid; [/problems/upstream-rejected-parameters](/problems/upstream-rejected-parameters): NxCloud rejected the request parameters */
+            400: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-policy"?: string;
+                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
+                    ratelimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
+                        type: "/problems/invalid-request" | "/problems/upstream-rejected-parameters";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 400;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/route-not-found](/problems/route-not-found): No such route; [/problems/tenant-not-found](/problems/tenant-not-found): The appkey does not exist at NxCloud */
+            404: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-policy"?: string;
+                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
+                    ratelimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
+                        type: "/problems/route-not-found" | "/problems/tenant-not-found";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 404;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/method-not-allowed](/problems/method-not-allowed): The route does not answer this method */
+            405: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    /** @description The methods the path answers (RFC 9110 §10.2.1). */
+                    allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
+                        type: "/problems/method-not-allowed";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 405;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/request-timeout](/problems/request-timeout): The request did not arrive in time */
+            408: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
+                        type: "/problems/request-timeout";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 408;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/rate-limited](/problems/rate-limited): Too many requests */
+            429: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    /** @description Seconds until the client may call again (RFC 9110 §10.2.3). */
+                    "retry-after"?: number;
+                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-policy"?: string;
+                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
+                    ratelimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
+                        type: "/problems/rate-limited";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 429;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/request-head-too-large](/problems/request-head-too-large): The request line and header fields are too large */
+            431: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
+                        type: "/problems/request-head-too-large";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 431;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/internal](/problems/internal): Internal error */
+            500: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    /** @description The caller's quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";q=<requests>;w=<window seconds>`. Requests are counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-policy"?: string;
+                    /** @description What is left of the quota (draft-ietf-httpapi-ratelimit-headers-10): `"<policy>";r=<remaining requests>;t=<seconds until it is restored>`. */
+                    ratelimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/internal";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -822,7 +1168,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description /problems/invalid-request: The request is not valid; /problems/upstream-rejected-parameters: NxCloud rejected the request parameters */
+            /** @description [/problems/invalid-request](/problems/invalid-request): The request is not valid; [/problems/upstream-rejected-parameters](/problems/upstream-rejected-parameters): NxCloud rejected the request parameters */
             400: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -837,6 +1183,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/invalid-request" | "/problems/upstream-rejected-parameters";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -856,7 +1203,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/unauthenticated: Credentials are missing or not valid */
+            /** @description [/problems/unauthenticated](/problems/unauthenticated): Credentials are missing or not valid */
             401: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -873,7 +1220,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/unauthenticated";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -893,7 +1243,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/insufficient-scope: The caller lacks the scope this operation needs; /problems/tenant-not-allowed: The caller may not read this tenant; /problems/tenant-forbidden: The appkey belongs to another NxCloud customer */
+            /** @description [/problems/insufficient-scope](/problems/insufficient-scope): The caller lacks the scope this operation needs; [/problems/tenant-not-allowed](/problems/tenant-not-allowed): The caller may not read this tenant; [/problems/tenant-forbidden](/problems/tenant-forbidden): The appkey belongs to another NxCloud customer */
             403: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -908,6 +1258,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/insufficient-scope" | "/problems/tenant-not-allowed" | "/problems/tenant-forbidden";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -927,7 +1278,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/route-not-found: No such route; /problems/tenant-not-found: The appkey does not exist at NxCloud */
+            /** @description [/problems/route-not-found](/problems/route-not-found): No such route; [/problems/tenant-not-found](/problems/tenant-not-found): The appkey does not exist at NxCloud */
             404: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -942,6 +1293,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/route-not-found" | "/problems/tenant-not-found";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -961,7 +1313,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/method-not-allowed: The route does not answer this method */
+            /** @description [/problems/method-not-allowed](/problems/method-not-allowed): The route does not answer this method */
             405: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -972,7 +1324,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/method-not-allowed";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -992,7 +1347,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-timeout: The request did not arrive in time */
+            /** @description [/problems/request-timeout](/problems/request-timeout): The request did not arrive in time */
             408: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1001,7 +1356,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-timeout";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1021,7 +1379,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/rate-limited: Too many requests */
+            /** @description [/problems/rate-limited](/problems/rate-limited): Too many requests */
             429: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1038,7 +1396,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/rate-limited";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1058,7 +1419,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-head-too-large: The request line and header fields are too large */
+            /** @description [/problems/request-head-too-large](/problems/request-head-too-large): The request line and header fields are too large */
             431: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1067,7 +1428,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-head-too-large";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1087,7 +1451,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/internal: Internal error */
+            /** @description [/problems/internal](/problems/internal): Internal error */
             500: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1102,7 +1466,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/internal";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1122,7 +1489,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/upstream-authentication: NxCloud rejected this service's credentials; /problems/upstream-error: NxCloud answered with an error; /problems/upstream-invalid-response: NxCloud answered with something that is not a phone list; /problems/upstream-unreachable: NxCloud could not be reached */
+            /** @description [/problems/upstream-authentication](/problems/upstream-authentication): NxCloud rejected this service's credentials; [/problems/upstream-error](/problems/upstream-error): NxCloud answered with an error; [/problems/upstream-invalid-response](/problems/upstream-invalid-response): NxCloud answered with something that is not a phone list; [/problems/upstream-unreachable](/problems/upstream-unreachable): NxCloud could not be reached */
             502: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1137,6 +1504,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/upstream-authentication" | "/problems/upstream-error" | "/problems/upstream-invalid-response" | "/problems/upstream-unreachable";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1156,7 +1524,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/authentication-unavailable: Bearer tokens cannot be verified right now; /problems/upstream-unavailable: NxCloud calls are suspended or over capacity */
+            /** @description [/problems/authentication-unavailable](/problems/authentication-unavailable): Bearer tokens cannot be verified right now; [/problems/upstream-unavailable](/problems/upstream-unavailable): NxCloud calls are suspended or over capacity */
             503: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1173,6 +1541,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/authentication-unavailable" | "/problems/upstream-unavailable";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1192,7 +1561,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/upstream-timeout: NxCloud did not answer in time */
+            /** @description [/problems/upstream-timeout](/problems/upstream-timeout): NxCloud did not answer in time */
             504: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1207,7 +1576,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/upstream-timeout";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1332,7 +1704,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/invalid-request: The request is not valid; /problems/upstream-rejected-parameters: NxCloud rejected the request parameters */
+            /** @description [/problems/invalid-request](/problems/invalid-request): The request is not valid; [/problems/upstream-rejected-parameters](/problems/upstream-rejected-parameters): NxCloud rejected the request parameters */
             400: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1347,6 +1719,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/invalid-request" | "/problems/upstream-rejected-parameters";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1366,7 +1739,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/unauthenticated: Credentials are missing or not valid */
+            /** @description [/problems/unauthenticated](/problems/unauthenticated): Credentials are missing or not valid */
             401: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1383,7 +1756,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/unauthenticated";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1403,7 +1779,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/insufficient-scope: The caller lacks the scope this operation needs; /problems/tenant-not-allowed: The caller may not read this tenant; /problems/tenant-forbidden: The appkey belongs to another NxCloud customer */
+            /** @description [/problems/insufficient-scope](/problems/insufficient-scope): The caller lacks the scope this operation needs; [/problems/tenant-not-allowed](/problems/tenant-not-allowed): The caller may not read this tenant; [/problems/tenant-forbidden](/problems/tenant-forbidden): The appkey belongs to another NxCloud customer */
             403: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1418,6 +1794,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/insufficient-scope" | "/problems/tenant-not-allowed" | "/problems/tenant-forbidden";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1437,7 +1814,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/route-not-found: No such route; /problems/tenant-not-found: The appkey does not exist at NxCloud */
+            /** @description [/problems/route-not-found](/problems/route-not-found): No such route; [/problems/tenant-not-found](/problems/tenant-not-found): The appkey does not exist at NxCloud */
             404: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1452,6 +1829,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/route-not-found" | "/problems/tenant-not-found";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1471,7 +1849,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/method-not-allowed: The route does not answer this method */
+            /** @description [/problems/method-not-allowed](/problems/method-not-allowed): The route does not answer this method */
             405: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1482,7 +1860,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/method-not-allowed";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1502,7 +1883,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-timeout: The request did not arrive in time */
+            /** @description [/problems/request-timeout](/problems/request-timeout): The request did not arrive in time */
             408: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1511,7 +1892,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-timeout";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1531,7 +1915,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/rate-limited: Too many requests */
+            /** @description [/problems/rate-limited](/problems/rate-limited): Too many requests */
             429: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1548,7 +1932,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/rate-limited";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1568,7 +1955,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-head-too-large: The request line and header fields are too large */
+            /** @description [/problems/request-head-too-large](/problems/request-head-too-large): The request line and header fields are too large */
             431: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1577,7 +1964,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-head-too-large";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1597,7 +1987,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/internal: Internal error */
+            /** @description [/problems/internal](/problems/internal): Internal error */
             500: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1612,7 +2002,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/internal";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1632,7 +2025,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/upstream-authentication: NxCloud rejected this service's credentials; /problems/upstream-error: NxCloud answered with an error; /problems/upstream-invalid-response: NxCloud answered with something that is not a phone list; /problems/upstream-unreachable: NxCloud could not be reached */
+            /** @description [/problems/upstream-authentication](/problems/upstream-authentication): NxCloud rejected this service's credentials; [/problems/upstream-error](/problems/upstream-error): NxCloud answered with an error; [/problems/upstream-invalid-response](/problems/upstream-invalid-response): NxCloud answered with something that is not a phone list; [/problems/upstream-unreachable](/problems/upstream-unreachable): NxCloud could not be reached */
             502: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1647,6 +2040,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/upstream-authentication" | "/problems/upstream-error" | "/problems/upstream-invalid-response" | "/problems/upstream-unreachable";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1666,7 +2060,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/authentication-unavailable: Bearer tokens cannot be verified right now; /problems/upstream-unavailable: NxCloud calls are suspended or over capacity */
+            /** @description [/problems/authentication-unavailable](/problems/authentication-unavailable): Bearer tokens cannot be verified right now; [/problems/upstream-unavailable](/problems/upstream-unavailable): NxCloud calls are suspended or over capacity */
             503: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1683,6 +2077,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/authentication-unavailable" | "/problems/upstream-unavailable";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1702,7 +2097,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/upstream-timeout: NxCloud did not answer in time */
+            /** @description [/problems/upstream-timeout](/problems/upstream-timeout): NxCloud did not answer in time */
             504: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1717,7 +2112,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/upstream-timeout";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;

@@ -21,6 +21,7 @@ import { healthRoutes } from './routes/health.js'
 import { createHttpServer, LaneSlot } from './http/http-server.js'
 import { hitLanePlugin } from './plugins/hit-lane.js'
 import { openApiRoutes } from './routes/openapi.js'
+import { problemPagesRoutes } from './routes/problem-pages.js'
 import { tenantPhonesRoutes } from './routes/tenant-phones.js'
 import { SERVICE_VERSION } from './version.js'
 
@@ -142,6 +143,7 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
   })
   await app.register(healthRoutes)
   await app.register(openApiRoutes)
+  await app.register(problemPagesRoutes)
   await app.register(docsPagePlugin)
   await app.register(tenantPhonesRoutes)
   if (app.laneSlot !== undefined) await app.register(hitLanePlugin, { slot: app.laneSlot })

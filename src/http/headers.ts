@@ -26,6 +26,8 @@ export interface AnswerHeaderField extends HeaderField {
  * lists (RFC 9651) of a quoted policy name with parameters.
  */
 export const HttpHeaders = {
+  accept: { name: 'accept' },
+  contentSecurityPolicy: { name: 'content-security-policy' },
   authorization: { name: 'authorization', browserMaySend: true },
   apiKey: { name: 'x-api-key', browserMaySend: true },
   ifNoneMatch: { name: 'if-none-match', browserMaySend: true },
