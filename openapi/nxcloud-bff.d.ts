@@ -65,6 +65,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/problems/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A problem type, explained
+         * @description What the problem `type` URIs of this service's answers lead to: the type's title and status, when it happens, what a caller should do and whether its answers carry Retry-After. HTML when the request's Accept prefers `text/html` (a browser), JSON otherwise. Needs no credentials; rate limited by address.
+         */
+        get: operations["getProblemType"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tenants/{appkey}/phones": {
         parameters: {
             query?: never;
@@ -140,7 +160,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/invalid-request: The request is not valid; /problems/upstream-rejected-parameters: NxCloud rejected the request parameters */
+            /** @description [/problems/invalid-request](/problems/invalid-request): The request is not valid; [/problems/upstream-rejected-parameters](/problems/upstream-rejected-parameters): NxCloud rejected the request parameters */
             400: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -149,6 +169,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/invalid-request" | "/problems/upstream-rejected-parameters";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -168,7 +189,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/method-not-allowed: The route does not answer this method */
+            /** @description [/problems/method-not-allowed](/problems/method-not-allowed): The route does not answer this method */
             405: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -179,7 +200,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/method-not-allowed";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -199,7 +223,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-timeout: The request did not arrive in time */
+            /** @description [/problems/request-timeout](/problems/request-timeout): The request did not arrive in time */
             408: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -208,7 +232,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-timeout";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -228,7 +255,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-head-too-large: The request line and header fields are too large */
+            /** @description [/problems/request-head-too-large](/problems/request-head-too-large): The request line and header fields are too large */
             431: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -237,7 +264,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-head-too-large";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -257,7 +287,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/internal: Internal error */
+            /** @description [/problems/internal](/problems/internal): Internal error */
             500: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -266,7 +296,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/internal";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -314,7 +347,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/invalid-request: The request is not valid; /problems/upstream-rejected-parameters: NxCloud rejected the request parameters */
+            /** @description [/problems/invalid-request](/problems/invalid-request): The request is not valid; [/problems/upstream-rejected-parameters](/problems/upstream-rejected-parameters): NxCloud rejected the request parameters */
             400: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -323,6 +356,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/invalid-request" | "/problems/upstream-rejected-parameters";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -342,7 +376,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/method-not-allowed: The route does not answer this method */
+            /** @description [/problems/method-not-allowed](/problems/method-not-allowed): The route does not answer this method */
             405: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -353,7 +387,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/method-not-allowed";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -373,7 +410,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-timeout: The request did not arrive in time */
+            /** @description [/problems/request-timeout](/problems/request-timeout): The request did not arrive in time */
             408: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -382,7 +419,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-timeout";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -402,7 +442,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-head-too-large: The request line and header fields are too large */
+            /** @description [/problems/request-head-too-large](/problems/request-head-too-large): The request line and header fields are too large */
             431: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -411,7 +451,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-head-too-large";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -431,7 +474,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/internal: Internal error */
+            /** @description [/problems/internal](/problems/internal): Internal error */
             500: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -440,7 +483,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/internal";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -503,7 +549,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/invalid-request: The request is not valid; /problems/upstream-rejected-parameters: NxCloud rejected the request parameters */
+            /** @description [/problems/invalid-request](/problems/invalid-request): The request is not valid; [/problems/upstream-rejected-parameters](/problems/upstream-rejected-parameters): NxCloud rejected the request parameters */
             400: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -518,6 +564,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/invalid-request" | "/problems/upstream-rejected-parameters";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -537,7 +584,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/method-not-allowed: The route does not answer this method */
+            /** @description [/problems/method-not-allowed](/problems/method-not-allowed): The route does not answer this method */
             405: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -548,7 +595,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/method-not-allowed";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -568,7 +618,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-timeout: The request did not arrive in time */
+            /** @description [/problems/request-timeout](/problems/request-timeout): The request did not arrive in time */
             408: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -577,7 +627,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-timeout";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -597,7 +650,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/rate-limited: Too many requests */
+            /** @description [/problems/rate-limited](/problems/rate-limited): Too many requests */
             429: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -614,7 +667,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/rate-limited";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -634,7 +690,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-head-too-large: The request line and header fields are too large */
+            /** @description [/problems/request-head-too-large](/problems/request-head-too-large): The request line and header fields are too large */
             431: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -643,7 +699,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-head-too-large";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -663,7 +722,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/internal: Internal error */
+            /** @description [/problems/internal](/problems/internal): Internal error */
             500: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -678,7 +737,304 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
+                        type: "/problems/internal";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 500;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+        };
+    };
+    getProblemType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The problem type's name: the last segment of its `type` URI.
+                 * @example rate-limited
+                 */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page of the problem type. */
+            200: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The problem type URI, as problem answers carry it in `type`. */
+                        type: string;
+                        /** @description The title every answer of this type carries. */
+                        title: string;
+                        /** @description The HTTP status of answers of this type. */
+                        status: number;
+                        /** @description What makes the service answer with this type. */
+                        whenItHappens: string;
+                        /** @description What a caller should do about it. */
+                        whatToDo: string;
+                        /** @description Whether answers of this type carry Retry-After: the seconds to wait before calling again. */
+                        retryAfter: boolean;
+                    };
+                    "text/html": string;
+                };
+            };
+            /** @description [/problems/invalid-request](/problems/invalid-request): The request is not valid; [/problems/upstream-rejected-parameters](/problems/upstream-rejected-parameters): NxCloud rejected the request parameters */
+            400: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
+                        type: "/problems/invalid-request" | "/problems/upstream-rejected-parameters";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 400;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/route-not-found](/problems/route-not-found): No such route; [/problems/tenant-not-found](/problems/tenant-not-found): The appkey does not exist at NxCloud */
+            404: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
+                        type: "/problems/route-not-found" | "/problems/tenant-not-found";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 404;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/method-not-allowed](/problems/method-not-allowed): The route does not answer this method */
+            405: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    /** @description The methods the path answers (RFC 9110 §10.2.1). */
+                    allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
+                        type: "/problems/method-not-allowed";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 405;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/request-timeout](/problems/request-timeout): The request did not arrive in time */
+            408: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
+                        type: "/problems/request-timeout";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 408;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/rate-limited](/problems/rate-limited): Too many requests */
+            429: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    /** @description Seconds until the client may call again (RFC 9110 §10.2.3). */
+                    "retry-after"?: number;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
+                        type: "/problems/rate-limited";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 429;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/request-head-too-large](/problems/request-head-too-large): The request line and header fields are too large */
+            431: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
+                        type: "/problems/request-head-too-large";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 431;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/internal](/problems/internal): Internal error */
+            500: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    /** @description The requests allowed per window (RATE_LIMIT_MAX, or the API key's own limit), counted per caller, or per address when the credentials are missing or not valid. */
+                    "ratelimit-limit"?: number;
+                    /** @description The requests left in the current window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the current window ends and the quota is whole again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/internal";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -832,7 +1188,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description /problems/invalid-request: The request is not valid; /problems/upstream-rejected-parameters: NxCloud rejected the request parameters */
+            /** @description [/problems/invalid-request](/problems/invalid-request): The request is not valid; [/problems/upstream-rejected-parameters](/problems/upstream-rejected-parameters): NxCloud rejected the request parameters */
             400: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -849,6 +1205,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/invalid-request" | "/problems/upstream-rejected-parameters";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -868,7 +1225,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/unauthenticated: Credentials are missing or not valid */
+            /** @description [/problems/unauthenticated](/problems/unauthenticated): Credentials are missing or not valid */
             401: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -887,7 +1244,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/unauthenticated";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -907,7 +1267,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/insufficient-scope: The caller lacks the scope this operation needs; /problems/tenant-not-allowed: The caller may not read this tenant; /problems/tenant-forbidden: The appkey belongs to another NxCloud customer */
+            /** @description [/problems/insufficient-scope](/problems/insufficient-scope): The caller lacks the scope this operation needs; [/problems/tenant-not-allowed](/problems/tenant-not-allowed): The caller may not read this tenant; [/problems/tenant-forbidden](/problems/tenant-forbidden): The appkey belongs to another NxCloud customer */
             403: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -924,6 +1284,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/insufficient-scope" | "/problems/tenant-not-allowed" | "/problems/tenant-forbidden";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -943,7 +1304,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/route-not-found: No such route; /problems/tenant-not-found: The appkey does not exist at NxCloud */
+            /** @description [/problems/route-not-found](/problems/route-not-found): No such route; [/problems/tenant-not-found](/problems/tenant-not-found): The appkey does not exist at NxCloud */
             404: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -960,6 +1321,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/route-not-found" | "/problems/tenant-not-found";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -979,7 +1341,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/method-not-allowed: The route does not answer this method */
+            /** @description [/problems/method-not-allowed](/problems/method-not-allowed): The route does not answer this method */
             405: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -990,7 +1352,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/method-not-allowed";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1010,7 +1375,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-timeout: The request did not arrive in time */
+            /** @description [/problems/request-timeout](/problems/request-timeout): The request did not arrive in time */
             408: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1019,7 +1384,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-timeout";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1039,7 +1407,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/rate-limited: Too many requests */
+            /** @description [/problems/rate-limited](/problems/rate-limited): Too many requests */
             429: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1058,7 +1426,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/rate-limited";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1078,7 +1449,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-head-too-large: The request line and header fields are too large */
+            /** @description [/problems/request-head-too-large](/problems/request-head-too-large): The request line and header fields are too large */
             431: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1087,7 +1458,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-head-too-large";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1107,7 +1481,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/internal: Internal error */
+            /** @description [/problems/internal](/problems/internal): Internal error */
             500: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1124,7 +1498,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/internal";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1144,7 +1521,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/upstream-authentication: NxCloud rejected this service's credentials; /problems/upstream-error: NxCloud answered with an error; /problems/upstream-invalid-response: NxCloud answered with something that is not a phone list; /problems/upstream-unreachable: NxCloud could not be reached */
+            /** @description [/problems/upstream-authentication](/problems/upstream-authentication): NxCloud rejected this service's credentials; [/problems/upstream-error](/problems/upstream-error): NxCloud answered with an error; [/problems/upstream-invalid-response](/problems/upstream-invalid-response): NxCloud answered with something that is not a phone list; [/problems/upstream-unreachable](/problems/upstream-unreachable): NxCloud could not be reached */
             502: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1161,6 +1538,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/upstream-authentication" | "/problems/upstream-error" | "/problems/upstream-invalid-response" | "/problems/upstream-unreachable";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1180,7 +1558,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/authentication-unavailable: Bearer tokens cannot be verified right now; /problems/upstream-unavailable: NxCloud calls are suspended or over capacity */
+            /** @description [/problems/authentication-unavailable](/problems/authentication-unavailable): Bearer tokens cannot be verified right now; [/problems/upstream-unavailable](/problems/upstream-unavailable): NxCloud calls are suspended or over capacity */
             503: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1199,6 +1577,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/authentication-unavailable" | "/problems/upstream-unavailable";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1218,7 +1597,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/upstream-timeout: NxCloud did not answer in time */
+            /** @description [/problems/upstream-timeout](/problems/upstream-timeout): NxCloud did not answer in time */
             504: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1235,7 +1614,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/upstream-timeout";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1362,7 +1744,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/invalid-request: The request is not valid; /problems/upstream-rejected-parameters: NxCloud rejected the request parameters */
+            /** @description [/problems/invalid-request](/problems/invalid-request): The request is not valid; [/problems/upstream-rejected-parameters](/problems/upstream-rejected-parameters): NxCloud rejected the request parameters */
             400: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1379,6 +1761,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/invalid-request" | "/problems/upstream-rejected-parameters";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1398,7 +1781,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/unauthenticated: Credentials are missing or not valid */
+            /** @description [/problems/unauthenticated](/problems/unauthenticated): Credentials are missing or not valid */
             401: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1417,7 +1800,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/unauthenticated";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1437,7 +1823,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/insufficient-scope: The caller lacks the scope this operation needs; /problems/tenant-not-allowed: The caller may not read this tenant; /problems/tenant-forbidden: The appkey belongs to another NxCloud customer */
+            /** @description [/problems/insufficient-scope](/problems/insufficient-scope): The caller lacks the scope this operation needs; [/problems/tenant-not-allowed](/problems/tenant-not-allowed): The caller may not read this tenant; [/problems/tenant-forbidden](/problems/tenant-forbidden): The appkey belongs to another NxCloud customer */
             403: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1454,6 +1840,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/insufficient-scope" | "/problems/tenant-not-allowed" | "/problems/tenant-forbidden";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1473,7 +1860,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/route-not-found: No such route; /problems/tenant-not-found: The appkey does not exist at NxCloud */
+            /** @description [/problems/route-not-found](/problems/route-not-found): No such route; [/problems/tenant-not-found](/problems/tenant-not-found): The appkey does not exist at NxCloud */
             404: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1490,6 +1877,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/route-not-found" | "/problems/tenant-not-found";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1509,7 +1897,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/method-not-allowed: The route does not answer this method */
+            /** @description [/problems/method-not-allowed](/problems/method-not-allowed): The route does not answer this method */
             405: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1520,7 +1908,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/method-not-allowed";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1540,7 +1931,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-timeout: The request did not arrive in time */
+            /** @description [/problems/request-timeout](/problems/request-timeout): The request did not arrive in time */
             408: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1549,7 +1940,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-timeout";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1569,7 +1963,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/rate-limited: Too many requests */
+            /** @description [/problems/rate-limited](/problems/rate-limited): Too many requests */
             429: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1588,7 +1982,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/rate-limited";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1608,7 +2005,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/request-head-too-large: The request line and header fields are too large */
+            /** @description [/problems/request-head-too-large](/problems/request-head-too-large): The request line and header fields are too large */
             431: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1617,7 +2014,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/request-head-too-large";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1637,7 +2037,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/internal: Internal error */
+            /** @description [/problems/internal](/problems/internal): Internal error */
             500: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1654,7 +2054,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/internal";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1674,7 +2077,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/upstream-authentication: NxCloud rejected this service's credentials; /problems/upstream-error: NxCloud answered with an error; /problems/upstream-invalid-response: NxCloud answered with something that is not a phone list; /problems/upstream-unreachable: NxCloud could not be reached */
+            /** @description [/problems/upstream-authentication](/problems/upstream-authentication): NxCloud rejected this service's credentials; [/problems/upstream-error](/problems/upstream-error): NxCloud answered with an error; [/problems/upstream-invalid-response](/problems/upstream-invalid-response): NxCloud answered with something that is not a phone list; [/problems/upstream-unreachable](/problems/upstream-unreachable): NxCloud could not be reached */
             502: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1691,6 +2094,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/upstream-authentication" | "/problems/upstream-error" | "/problems/upstream-invalid-response" | "/problems/upstream-unreachable";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1710,7 +2114,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/authentication-unavailable: Bearer tokens cannot be verified right now; /problems/upstream-unavailable: NxCloud calls are suspended or over capacity */
+            /** @description [/problems/authentication-unavailable](/problems/authentication-unavailable): Bearer tokens cannot be verified right now; [/problems/upstream-unavailable](/problems/upstream-unavailable): NxCloud calls are suspended or over capacity */
             503: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1729,6 +2133,7 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do. */
                         type: "/problems/authentication-unavailable" | "/problems/upstream-unavailable";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;
@@ -1748,7 +2153,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description /problems/upstream-timeout: NxCloud did not answer in time */
+            /** @description [/problems/upstream-timeout](/problems/upstream-timeout): NxCloud did not answer in time */
             504: {
                 headers: {
                     /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
@@ -1765,7 +2170,10 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": {
-                        /** @enum {string} */
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
                         type: "/problems/upstream-timeout";
                         /** @description Short summary of the problem type; the same for every occurrence. */
                         title: string;

@@ -17,6 +17,7 @@ import { AccessLogController, requestIdOf } from './logging/request-logging.js'
 import { swaggerPlugin } from './plugins/swagger.js'
 import { healthRoutes } from './routes/health.js'
 import { openApiRoutes } from './routes/openapi.js'
+import { problemPagesRoutes } from './routes/problem-pages.js'
 import { tenantPhonesRoutes } from './routes/tenant-phones.js'
 import { SERVICE_VERSION } from './version.js'
 
@@ -121,6 +122,7 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
   })
   await app.register(healthRoutes)
   await app.register(openApiRoutes)
+  await app.register(problemPagesRoutes)
   await app.register(docsPagePlugin)
   await app.register(tenantPhonesRoutes)
 }

@@ -18,7 +18,7 @@ const REGENERATE = 'openapi/openapi.json is out of date: run `npm run openapi` a
 const REGENERATE_TYPES = 'openapi/nxcloud-bff.d.ts is out of date: run `npm run openapi` and commit the result'
 const PHONES_PATH = '/tenants/{appkey}/phones'
 const REFRESH_PATH = '/tenants/{appkey}/phones/refresh'
-const PUBLIC_PATHS = ['/healthz', '/readyz', '/openapi.json']
+const PUBLIC_PATHS = ['/healthz', '/readyz', '/openapi.json', '/problems/{name}']
 // Every operation: a request that is not valid HTTP, another method on the path, too slow, too large, a bug.
 const EVERY_OPERATION_ERROR_STATUSES = [400, 405, 408, 431, 500]
 const DOCUMENTED_ERROR_STATUSES = [...EVERY_OPERATION_ERROR_STATUSES, 401, 403, 404, 429, 502, 503, 504]
@@ -135,7 +135,10 @@ t.test('each problem answer carries an example of every problem type of its stat
       const problem = response.content?.['application/problem+json']
       if (problem === undefined) continue
       const examples = Object.values(problem.examples ?? {}).map(({ value }) => value)
-      const expected = problemKindsWithStatus(Number(status)).map((kind) => ProblemTypes[kind])
+      const expected = problemKindsWithStatus(Number(status)).map((kind) => {
+        const { type, title, status } = ProblemTypes[kind]
+        return { type, title, status }
+      })
       t.same(examples.map(({ type, title, status }) => ({ type, title, status })), expected, `${name} ${status}`)
     }
   }
@@ -206,7 +209,7 @@ t.test('the appkey parameter documents its pattern and length bounds', async (t)
   t.type(appkey.description, 'string')
 })
 
-t.test('the probes and the contract itself are documented; the docs page is not an operation', async (t) => {
+t.test('the probes, the contract itself and the problem pages are documented; the docs page is not an operation', async (t) => {
   const { document } = await publishedDocument(t)
   for (const path of PUBLIC_PATHS) t.ok(document.paths[path]?.['get'], `${path} is documented`)
   t.same(Object.keys(document.paths['/readyz']?.['get']?.responses ?? {}).sort(), ['200', '503', ...EVERY_OPERATION_ERROR_STATUSES.map(String)].sort())

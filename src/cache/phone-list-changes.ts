@@ -11,6 +11,8 @@ const SILENCE_LIMIT_MS = 2_500
 export interface PhoneListChangeFeed {
   /** Resolves once subscribed, or after `maxWaitMs` (start-up goes on; the memory tier waits). */
   subscribed (maxWaitMs: number): Promise<void>
+  /** Whether every change is heard now (subscribed, and not silent for too long). */
+  isListening (): boolean
   /** Stops listening; the connection is its owner's to close. */
   stop (): void
 }
@@ -88,6 +90,7 @@ export function followPhoneListChanges (subscriber: Redis, keyPrefix: string, li
         }
       })
     },
+    isListening: () => listening,
     stop () {
       stopped = true
       clearInterval(heartbeat)

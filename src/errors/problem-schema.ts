@@ -1,11 +1,13 @@
 import Type, { type Static, type TSchema } from 'typebox'
 import { HttpHeaders, headerSchemas, type AnswerHeaderField } from '../http/headers.js'
 import { ProblemExamples } from './problem-examples.js'
-import { problemKindsWithStatus, ProblemTypes, type ProblemKind } from './problem-types.js'
+import { problemKindsWithStatus, problemTypeOf, ProblemTypes, type ProblemKind } from './problem-types.js'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
 
 const INSTANCE_DESCRIPTION = 'The path of the request that failed.'
+// RFC 9457 §3.1.1: a type URI that can be dereferenced documents its problem.
+const TYPE_DESCRIPTION = 'The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.'
 
 const problemFields = (typeSchema: TSchema) => ({
   type: typeSchema,
@@ -19,18 +21,21 @@ const problemFields = (typeSchema: TSchema) => ({
 
 /** RFC 9457 problem details, as every error of this service is answered. */
 export const ProblemSchema = Type.Object(
-  problemFields(Type.String({ description: 'Problem type URI, relative to this service (see the README).' })),
+  problemFields(Type.String({ description: TYPE_DESCRIPTION })),
   { description: 'RFC 9457 problem details.' }
 )
 
 export type Problem = Static<typeof ProblemSchema>
 
-// Header fields a status always carries, whoever answers it.
+// Header fields a status always carries, whoever answers it; Retry-After comes with the kinds the table marks.
 const HEADERS_OF_STATUS: Partial<Record<number, AnswerHeaderField[]>> = {
   401: [HttpHeaders.wwwAuthenticate],
   405: [HttpHeaders.allow],
-  429: [HttpHeaders.retryAfter],
-  503: [HttpHeaders.retryAfter],
+}
+
+function headersOfStatus (status: number): AnswerHeaderField[] {
+  const retryAfter = problemKindsWithStatus(status).some((kind) => problemTypeOf(kind).retryAfter === true)
+  return [...HEADERS_OF_STATUS[status] ?? [], ...(retryAfter ? [HttpHeaders.retryAfter] : [])]
 }
 
 // Answered before a route is chosen (the not-found handler, Node's HTTP parser): no route hook adds its headers.
@@ -76,13 +81,14 @@ function exampleOf (kind: ProblemKind, examplePath: string): Record<string, unkn
 export function problemResponse (status: number, { examplePath, routeHeaders = [] }: ProblemResponseOptions) {
   const kinds = problemKindsWithStatus(status)
   const types = kinds.map((kind) => Type.Literal(ProblemTypes[kind].type))
-  const description = kinds.map((kind) => `${ProblemTypes[kind].type}: ${ProblemTypes[kind].title}`).join('; ')
-  const fields = problemFields(types.length === 1 ? types[0]! : Type.Union(types))
+  const description = kinds.map((kind) => `[${ProblemTypes[kind].type}](${ProblemTypes[kind].type}): ${ProblemTypes[kind].title}`).join('; ')
+  const typeOptions = { description: TYPE_DESCRIPTION }
+  const fields = problemFields(types.length === 1 ? Type.Literal(ProblemTypes[kinds[0]!].type, typeOptions) : Type.Union(types, typeOptions))
   return {
     description,
     headers: headerSchemas(
       HttpHeaders.requestId,
-      ...(HEADERS_OF_STATUS[status] ?? []),
+      ...headersOfStatus(status),
       ...(ANSWERED_BEFORE_ROUTING.has(status) ? [] : routeHeaders)
     ),
     content: {

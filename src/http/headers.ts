@@ -34,6 +34,8 @@ const CREDENTIAL_HEADERS = `authorization, ${API_KEY}`
  * `enableDraftSpec` option (draft-ietf-httpapi-ratelimit-headers, as drafts -03 to -07 spell them).
  */
 export const HttpHeaders = {
+  accept: { name: 'accept' },
+  contentSecurityPolicy: { name: 'content-security-policy' },
   authorization: { name: 'authorization', browserMaySend: true },
   apiKey: { name: API_KEY, canonical: API_KEY_CANONICAL, browserMaySend: true },
   ifNoneMatch: { name: 'if-none-match', browserMaySend: true },

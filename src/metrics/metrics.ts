@@ -6,6 +6,7 @@ import type { NxCloudCallObserver } from '../nxcloud/nxcloud-client.js'
 import { isDocumentedCode } from '../nxcloud/upstream-codes.js'
 import type { BreakerState, UpstreamLoad } from '../nxcloud/upstream-protection.js'
 import { CACHE_LOOKUP_RESULTS, type CacheLookupResult, type PhoneListEvents } from '../phones/phone-list-service.js'
+import { changeFeedListeningGauge } from './change-feed-gauge.js'
 
 const PREFIX = 'nxcloud_bff_'
 // Requests no route matched (404, 405): one label value, whatever path was asked for.
@@ -48,6 +49,8 @@ export interface Metrics {
   authenticationFailed (reason: AuthenticationFailureReason): void
   /** Where the upstream gauges (in flight, queued, breaker) are read at scrape time. */
   readUpstreamLoadFrom (read: () => UpstreamLoad): void
+  /** Where the change feed's state is read at scrape time; only the Redis mode has a feed, and so the gauge. */
+  readChangeFeedFrom (isListening: () => boolean): void
 }
 
 export function createMetrics (options: MetricsOptions): Metrics {
@@ -124,8 +127,9 @@ export function createMetrics (options: MetricsOptions): Metrics {
     registers,
   })
 
+  const scraped = Registry.merge([processRegistry(), registry])
   return {
-    registry: Registry.merge([processRegistry(), registry]),
+    registry: scraped,
     observeRequest (request, reply) {
       const method = KNOWN_METHODS.has(request.method) ? request.method : OTHER_METHOD
       const route = request.routeOptions.url ?? UNMATCHED_ROUTE
@@ -141,6 +145,7 @@ export function createMetrics (options: MetricsOptions): Metrics {
     rateLimited: (reason) => { rateLimited.inc({ reason }) },
     authenticationFailed: (reason) => { authenticationFailures.inc({ reason }) },
     readUpstreamLoadFrom: (read) => { readUpstreamLoad = read },
+    readChangeFeedFrom: (isListening) => { scraped.registerMetric(changeFeedListeningGauge(`${PREFIX}cache_change_feed_listening`, isListening)) },
   }
 }
 

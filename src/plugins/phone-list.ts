@@ -61,6 +61,7 @@ async function chooseStorage (app: FastifyInstance, options: PhoneListPluginOpti
 async function followChanges (app: FastifyInstance, redis: Redis, keyPrefix: string, store: TieredPhoneListStore): Promise<void> {
   const subscriber = redis.duplicate({ connectionName: `${keyPrefix}phone-list-changes`, autoResubscribe: false })
   const feed = followPhoneListChanges(subscriber, keyPrefix, store, app.log)
+  app.metrics.readChangeFeedFrom(() => feed.isListening())
   app.addHook('onClose', async () => {
     feed.stop()
     await closeRedis(subscriber)

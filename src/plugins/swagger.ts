@@ -5,13 +5,15 @@ import { ProblemTypes } from '../errors/problem-types.js'
 
 const problemTypeList = Object.values(ProblemTypes)
   .sort((one, other) => one.status - other.status)
-  .map(({ status, type, title }) => `| ${status} | \`${type}\` | ${title} |`)
+  .map(({ status, type, title }) => `| ${status} | [\`${type}\`](${type}) | ${title} |`)
   .join('\n')
 
 const API_DESCRIPTION = `Reads the WhatsApp phone numbers of NxCloud customer applications (tenants) for internal
 frontends and services, so that none of them needs the NxCloud integrator secret.
 
-Every error is an RFC 9457 problem (\`application/problem+json\`) whose \`type\` is one of:
+Every error is an RFC 9457 problem (\`application/problem+json\`) whose \`type\` is one of these URIs, relative to
+the service's origin. Each one opens a page on its problem (operation \`getProblemType\`): when it happens and what
+to do, as HTML in a browser and as JSON otherwise.
 
 | status | type | title |
 |---|---|---|
@@ -39,6 +41,7 @@ export const swaggerPlugin = fp(async function openApi (app, options: { version:
       tags: [
         { name: 'tenants', description: 'NxCloud customer applications' },
         { name: 'operations', description: 'Health, readiness and this contract' },
+        { name: 'problems', description: 'The problem types of the answers, one page each' },
       ],
     },
   })

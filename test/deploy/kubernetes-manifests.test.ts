@@ -12,6 +12,8 @@ import { parseAllDocuments } from 'yaml'
 import { DEPLOYMENT_MEMORY_LIMIT_BYTES } from '../bench/memory-cgroup.js'
 import { ConfigError, ConfigSchema, loadConfig } from '../../src/config.js'
 import { buildTestApp, startSimulator, testConfig } from '../helper.js'
+import { SCRAPE_JOB } from './monitoring.js'
+import { validatePodMonitor, validatePrometheusRule } from './monitoring-resources.js'
 
 // deploy/kubernetes/ checked offline: every object against the Kubernetes API schema of its kind
 // (kubernetes-models, generated from Kubernetes' OpenAPI document), then the facts that tie the
@@ -27,6 +29,11 @@ const SCHEMAS = {
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
 } as const
 type Kind = keyof typeof SCHEMAS
+// The Prometheus Operator's kinds: kubernetes-models has no schema for them, so they are checked structurally.
+const CUSTOM_RESOURCE_CHECKS: Record<string, (object: unknown) => void> = {
+  'monitoring.coreos.com/v1/PrometheusRule': validatePrometheusRule,
+  'monitoring.coreos.com/v1/PodMonitor': validatePodMonitor,
+}
 
 interface Manifest {
   file: string
@@ -48,6 +55,8 @@ const manifests: Manifest[] = manifestFiles.flatMap((file) => parseYaml(file).ma
 /** Throws with every schema violation when `object` is not a valid object of its kind. */
 function validate (object: Manifest['object']): void {
   const kind = `${object.apiVersion}/${object.kind}`
+  const check = CUSTOM_RESOURCE_CHECKS[kind]
+  if (check !== undefined) return check(object)
   const Model = SCHEMAS[kind as Kind] as (new (data: object) => { validate (): void }) | undefined
   if (Model === undefined) throw new Error(`no schema for ${kind}: add its kubernetes-models class to this test`)
   new Model(object).validate()
@@ -81,6 +90,31 @@ t.test('the schema check rejects a broken manifest', async (t) => {
   first['ports'] = [{ name: 'http' }]
   t.throws(() => validate(broken), /seconds must be integer/)
   t.throws(() => validate({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' } }), /no schema for v1\/Pod/)
+})
+
+t.test('the structural check rejects a broken PrometheusRule and a broken PodMonitor', async (t) => {
+  const rule = structuredClone(manifests.find(({ object }) => object.kind === 'PrometheusRule')?.object) as Manifest['object']
+  const groups = (rule['spec'] as { groups: Array<{ name: string, rules: Array<Record<string, unknown>> }> }).groups
+  const [first] = groups
+  if (first === undefined || first.rules[0] === undefined) throw new Error('the PrometheusRule has no rule')
+  first.rules[0]['alert'] = 'Both'
+  first.rules.push({ alert: 'NoExpression', for: 'five minutes' })
+  groups.push({ name: first.name, rules: [] })
+  t.throws(() => { validate(rule) }, /exactly one of record and alert.*expr must be a PromQL expression.*for must be a duration.*is not unique.*rules must be a non-empty list/)
+  const podMonitor = structuredClone(manifests.find(({ object }) => object.kind === 'PodMonitor')?.object) as Manifest['object']
+  podMonitor['spec'] = { selector: {}, podMetricsEndpoints: [{ port: 9464 }] }
+  t.throws(() => { validate(podMonitor) }, /matchLabels must be a map.*port must name a container port/)
+})
+
+t.test('the PodMonitor scrapes the Deployment\'s metrics port, under the job the rules and the dashboard select', async (t) => {
+  const podMonitor = manifests.find(({ object }) => object.kind === 'PodMonitor')?.object as unknown as {
+    spec: { jobLabel: string, selector: { matchLabels: Record<string, string> }, podMetricsEndpoints: Array<{ port: string, path?: string }> }
+  }
+  const podLabels = deployment.spec?.template.metadata?.labels ?? {}
+  t.match(podLabels, podMonitor.spec.selector.matchLabels, 'it selects the Deployment\'s pods')
+  t.equal(podLabels[podMonitor.spec.jobLabel], SCRAPE_JOB, 'the job label comes from a pod label whose value is the scrape job')
+  t.same(podMonitor.spec.podMetricsEndpoints.map(({ port, path }) => [port, path]), [['metrics', '/metrics']])
+  t.ok(container.ports?.some((port) => port.name === 'metrics'), 'a container port of that name')
 })
 
 t.test('kustomization.yaml applies exactly the manifests of the folder', async (t) => {
