@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify'
-import { destination, type DestinationStream, type LoggerOptions } from 'pino'
+import type { DestinationStream, LoggerOptions } from 'pino'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config, TrustProxy } from './config.js'
 import { answerClientError, answerFrameworkError } from './errors/connection-errors.js'
@@ -13,6 +13,7 @@ import { connectionStatePlugin } from './plugins/connection-state.js'
 import { phoneListPlugin } from './plugins/phone-list.js'
 import { rateLimitPlugin } from './plugins/rate-limit.js'
 import { redisPlugin } from './plugins/redis.js'
+import { givenLogDestination, stdoutLogDestination } from './logging/log-destination.js'
 import { AccessLogController, requestIdOf } from './logging/request-logging.js'
 import { swaggerPlugin } from './plugins/swagger.js'
 import { healthRoutes } from './routes/health.js'
@@ -48,12 +49,12 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
 }
 
 function createFastify (config: Config, options: BuildAppOptions) {
-  const stream = options.logStream ?? stdoutDestination()
+  const logDestination = options.logStream === undefined ? stdoutLogDestination() : givenLogDestination(options.logStream)
   const logger: LoggerOptions & { stream: DestinationStream } = {
     level: config.LOG_LEVEL,
     redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
     ...(tracingEnabled() ? { mixin: traceIdsLogMixin } : {}),
-    stream,
+    stream: logDestination.stream,
   }
   const app = Fastify({
     logger,
@@ -66,13 +67,8 @@ function createFastify (config: Config, options: BuildAppOptions) {
     ...httpEdgeOptions(config),
   }).withTypeProvider<TypeBoxTypeProvider>()
   // What the destination buffers is written before close() returns; pino writes it at process exit too.
-  app.addHook('onClose', async () => { flushSyncIfBuffered(stream) })
+  app.addHook('onClose', async () => { logDestination.close() })
   return app
-}
-
-function flushSyncIfBuffered (stream: DestinationStream): void {
-  const flushSync = (stream as { flushSync?: () => void }).flushSync
-  if (typeof flushSync === 'function') flushSync.call(stream)
 }
 
 type App = ReturnType<typeof createFastify>
@@ -125,13 +121,6 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
   await app.register(problemPagesRoutes)
   await app.register(docsPagePlugin)
   await app.register(tenantPhonesRoutes)
-}
-
-// pino's destination written asynchronously: a line costs no system call of its own, since lines that
-// come while a write is under way are written together with the next one. pino flushes it
-// synchronously at process exit, and close() does too (above).
-function stdoutDestination (): DestinationStream {
-  return destination({ dest: 1, sync: false })
 }
 
 // Node's default limit on a request line and headers together; past it the parser answers 431.
