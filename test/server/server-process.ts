@@ -19,7 +19,8 @@ const SERVER_ENTRY = fileURLToPath(new URL('../../src/server.ts', import.meta.ur
 const TSX_LOADER = import.meta.resolve('tsx')
 // A healthy start takes 2–4 s (tsx compiles on the fly); the rest is room for a machine busy with other tests.
 export const STARTUP_DEADLINE_MS = 20_000
-const EXIT_DEADLINE_MS = 10_000
+// A guard against a hang: a start that fails, or a drain and close, take far less on a busy machine too.
+const EXIT_DEADLINE_MS = 30_000
 
 /** What the helpers need of a tap test (or of a script that cleans up after itself): somewhere to put the cleanup. */
 export interface Teardown {

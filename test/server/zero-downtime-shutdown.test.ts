@@ -28,7 +28,8 @@ const WARM_UP_MS = 500
 const PROPAGATION_DELAY_MS = 200
 const READINESS_INTERVAL_MS = 50
 const HEALTH_CHECK_INTERVAL_MS = 100
-const PROBE_TIMEOUT_MS = 500
+// As generous as a kubelet's probe timeout may be set: a slow answer on a busy machine is not a failed probe.
+const PROBE_TIMEOUT_MS = 5_000
 const REPLACEMENT_SHARE = 50
 const LOAD_AFTER_ROLLOUT_MS = 500
 
