@@ -36,7 +36,7 @@ export interface RunningServer {
   origin: string
 }
 
-/** `eventually()` under its former name and argument order, for the callers that still use it. */
+/** `eventually()` under its former name and argument order, for the callers that still use it (test/logging/). */
 export async function waitFor (what: string, deadlineMs: number, condition: () => Promise<boolean> | boolean): Promise<void> {
   await eventually(condition, { what, timeoutMs: deadlineMs })
 }
@@ -122,7 +122,7 @@ export async function answersHealthz (origin: string): Promise<boolean> {
   }
 }
 
-/** The JSON lines a server wrote to stdout: `parseLogLines(output)` under its former name. */
+/** The JSON lines a server wrote to stdout: `parseLogLines(output)` under its former name, for the callers that still use it. */
 export function logLinesOf (output: RunningServer['output']): LogLine[] {
   return parseLogLines(output)
 }
