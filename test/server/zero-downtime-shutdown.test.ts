@@ -198,7 +198,7 @@ async function startBalancer (t: Test): Promise<Balancer> {
   }
 }
 
-t.test('SIGTERM under keep-alive load: readiness fails at once, no request fails during the drain, and the process exits 0', async (t) => {
+t.test('SIGTERM under keep-alive load: readiness fails and stays failed, no request fails during the drain, and the process exits 0', async (t) => {
   const simulator = await startSimulator(t)
   const { child, output, origin } = await startServerProcess(t, simulator, SERVER_ENV)
   const load = startLoad(t, origin, LOAD_PATH)
