@@ -4,14 +4,13 @@ import { join } from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
 import { ConfigError, loadConfig } from '../src/config.js'
-import { spawnServer } from './server/server-process.js'
+import { exitOf, spawnServer } from './server/server-process.js'
 import { DEMO_ACCESS_KEY, DEMO_ACCESS_SECRET } from './simulator/demo-tenants.js'
 
 const CREDENTIALS = { NXCLOUD_ACCESS_KEY: 'live-access-key', NXCLOUD_ACCESS_SECRET: 'live-secret-value-7f3a9c' }
 // Tests about other variables opt out of caller authentication explicitly, as an operator would have to.
 const NO_AUTH = { AUTH_DISABLED: 'true' }
 const ENV = { ...CREDENTIALS, ...NO_AUTH }
-const PROCESS_DEADLINE_MS = 10_000
 
 function configErrorOf (env: Record<string, string | undefined>): ConfigError {
   try {
@@ -118,16 +117,8 @@ interface ProcessResult {
 // The real entry point, as a container starts it, with nothing inherited but PATH.
 async function runServer (t: Test, env: Record<string, string>): Promise<ProcessResult> {
   const { child, output } = spawnServer(t, env)
-  return await new Promise((resolve, reject) => {
-    const deadline = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`server did not exit within ${PROCESS_DEADLINE_MS} ms; stdout: ${output.stdout}; stderr: ${output.stderr}`))
-    }, PROCESS_DEADLINE_MS)
-    child.on('close', (code, signal) => {
-      clearTimeout(deadline)
-      resolve({ code, signal, ...output })
-    })
-  })
+  const exit = await exitOf(child)
+  return { ...exit, ...output }
 }
 
 t.test('the process refuses to start with a bad environment and says why in one message', async (t) => {

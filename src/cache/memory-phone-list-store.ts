@@ -11,7 +11,7 @@ interface Retained {
  * objects, the string headers, the bytes' Buffer object, the key's slot in the LRU's map and lists,
  * the fields' prefix kept by a string read from Redis and sliced. Measured on Node 20 at 300–340
  * bytes an entry without the Buffer, about 375 more with it, from 20,000 to 200,000 entries; rounded
- * up so the estimate does not fall short of the memory taken (test/cache/memory-phone-list-store.test.ts holds it).
+ * up so the estimate does not fall short of the memory taken (test/bench/edge-figures.ts measures it: memoryTierHeap).
  */
 export const ENTRY_OVERHEAD_BYTES = 850
 

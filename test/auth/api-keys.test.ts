@@ -1,5 +1,4 @@
 import { Writable } from 'node:stream'
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
@@ -13,13 +12,12 @@ import { PROBLEM_CONTENT_TYPE } from '../../src/errors/problem-schema.js'
 import { ProblemTypes, type ProblemKind } from '../../src/errors/problem-types.js'
 import { buildTestApp, phonesUrl, startSimulator, testConfig, TEST_REDIS_URL, type TestApp } from '../helper.js'
 import type { NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
+import { eventually } from '../support/eventually.js'
+import { logLinesWith, logLineWith, type LogLine } from '../support/log-lines.js'
 import { apiKeyEnv, issue, replaceApiKeyFile, writeApiKeyFile } from './api-key-fixture.js'
 
 // Published in the README on purpose; written out here so the test proves src recognises that very key.
 const DEMO_KEY_ALL_TENANTS = 'nxbff-demo-key-all-tenants-000000000000000000000000000000'
-// The file is polled every 50 ms (apiKeyEnv): a change must be in force well within this.
-const RELOAD_DEADLINE_MS = 2_000
-const POLL_INTERVAL_MS = 25
 // The tests poll with real requests; the default limit of 100 a minute is not what they are about.
 const GENEROUS_RATE_LIMIT = '10000'
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -29,10 +27,7 @@ interface Harness extends TestApp {
   file: string
 }
 
-interface LogLine {
-  level: number
-  msg?: string
-  callerId?: string
+interface KeyFileLogLine extends LogLine {
   reason?: string
   apiKeys?: { file: string, count: number }
 }
@@ -54,10 +49,6 @@ function withKey (app: FastifyInstance, appkey: string, key: string): Promise<Li
   return app.inject({ url: phonesUrl(appkey), headers: { 'x-api-key': key } })
 }
 
-function parsed (logs: string[]): LogLine[] {
-  return logs.map((line) => JSON.parse(line) as LogLine)
-}
-
 function assertProblem (t: Test, response: LightMyRequestResponse, kind: ProblemKind): void {
   const { status, type, title } = ProblemTypes[kind]
   t.equal(response.statusCode, status, `${kind} answers ${status}`)
@@ -76,16 +67,6 @@ const DEMO_BANK_DATA = /"phones"|Demo Bank|DEMO BANK|\+44|TIER_10K|2044100000070
 function assertNoPhoneData (t: Test, response: LightMyRequestResponse): void {
   t.notOk(Object.hasOwn(response.json<object>(), 'phones'), 'the denial has no phones')
   t.notMatch(response.body, DEMO_BANK_DATA, 'the denial carries no phone data')
-}
-
-/** Resolves true once `probe` holds, false when it still does not after `timeoutMs`. */
-async function eventually (probe: () => boolean | Promise<boolean>, timeoutMs = RELOAD_DEADLINE_MS): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await probe()) return true
-    if (Date.now() >= deadline) return false
-    await sleep(POLL_INTERVAL_MS)
-  }
 }
 
 async function redisKeysMatching (pattern: string): Promise<string[]> {
@@ -136,7 +117,7 @@ t.test('a valid X-API-Key reads its tenant; the log names the caller and never t
   t.equal(response.json<{ appkey: string }>().appkey, 'demo-shop')
   t.equal(simulator.calls, 1)
 
-  const completed = parsed(logs).filter((line) => line.msg === 'request completed')
+  const completed = logLinesWith(logs, (line) => line.msg === 'request completed')
   t.equal(completed.length, 1)
   t.equal(completed[0]?.callerId, 'key:shop-service', 'the request line names the caller by its id')
 
@@ -185,32 +166,35 @@ t.test('a key removed from the file by a rewrite is refused without a restart; a
   const arriving = issue('arriving-service', ['demo-shop'])
   replaceApiKeyFile(file, [staying.entry, arriving.entry])
 
-  const revoked = await eventually(async () => (await withKey(app, 'demo-shop', leaving.key)).statusCode === 401)
-  t.ok(revoked, `the removed key is refused within ${RELOAD_DEADLINE_MS} ms`)
+  // The file is polled (apiKeyEnv): the rewrite is in force once a poll has read it.
+  await eventually(async () => (await withKey(app, 'demo-shop', leaving.key)).statusCode === 401, { what: 'the removed key to be refused' })
+  t.pass('the removed key is refused')
   t.equal((await withKey(app, 'demo-shop', arriving.key)).statusCode, 200, 'the added key is accepted')
   t.equal((await withKey(app, 'demo-shop', staying.key)).statusCode, 200, 'the kept key still works')
-  t.ok(parsed(logs).some((line) => line.msg === 'API keys reloaded' && line.apiKeys?.count === 2), 'the reload is logged with the key count')
+  t.ok(logLineWith<KeyFileLogLine>(logs, (line) => line.msg === 'API keys reloaded' && line.apiKeys?.count === 2),
+    'the reload is logged with the key count')
 })
 
 t.test('a broken file keeps the previous keys and logs an error; a fixed file is then picked up', async (t) => {
   const current = issue('current-service', ['demo-shop'])
   const { app, file, logs } = await startHarness(t, [current.entry])
-  const notReloaded = () => parsed(logs).filter((line) => line.msg?.startsWith('API key file not reloaded') === true)
+  const notReloaded = () => logLinesWith<KeyFileLogLine>(logs, (line) => line.msg?.startsWith('API key file not reloaded') === true)
 
   replaceApiKeyFile(file, '[{"id": "half-written", ')
-  t.ok(await eventually(() => notReloaded().length >= 1), 'invalid JSON is reported')
+  await eventually(() => notReloaded().length >= 1, { what: 'invalid JSON to be reported' })
   t.equal(notReloaded()[0]?.level, 50, 'at level error')
   t.match(notReloaded()[0]?.reason, 'is not JSON')
   t.equal((await withKey(app, 'demo-shop', current.key)).statusCode, 200, 'the previous key still works after invalid JSON')
 
   replaceApiKeyFile(file, JSON.stringify([{ id: 'no-hash', tenants: ['demo-shop'] }]))
-  t.ok(await eventually(() => notReloaded().length >= 2), 'JSON of the wrong shape is reported')
+  await eventually(() => notReloaded().length >= 2, { what: 'JSON of the wrong shape to be reported' })
   t.match(notReloaded()[1]?.reason, 'is not a list of')
   t.equal((await withKey(app, 'demo-shop', current.key)).statusCode, 200, 'the previous key still works after a wrong shape')
 
   const added = issue('added-service', ['demo-shop'])
   replaceApiKeyFile(file, [current.entry, added.entry])
-  t.ok(await eventually(async () => (await withKey(app, 'demo-shop', added.key)).statusCode === 200), 'the fixed file is in force')
+  await eventually(async () => (await withKey(app, 'demo-shop', added.key)).statusCode === 200, { what: 'the fixed file to be in force' })
+  t.pass('the fixed file is in force')
   t.equal((await withKey(app, 'demo-shop', current.key)).statusCode, 200)
   t.notOk(logs.some((line) => line.includes(current.key) || line.includes(added.key)), 'the error lines hold no key')
 })

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto'
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose'
+import { eventually } from '../support/eventually.js'
 
 export const JWKS_PATH = '/.well-known/jwks.json'
 export const FIXTURE_ISSUER = 'https://idp.test.nxcloud-bff.local/'
@@ -63,7 +64,7 @@ export interface JwksFixture {
   /** A new key pair becomes current and is published; the previous ones stay published when `keepOld`. */
   rotate (options?: { keepOld?: boolean }): Promise<FixtureKey>
   /** Resolves once the key set has been requested at least `count` times. */
-  waitForFetches (count: number, timeoutMs?: number): Promise<void>
+  waitForFetches (count: number): Promise<void>
   /** Closes the server: the key set address refuses connections from now on. */
   stop (): Promise<void>
 }
@@ -180,13 +181,8 @@ export async function startJwksFixture (t: Teardown, options: JwksFixtureOptions
       published = rotateOptions.keepOld === true ? [...published, current] : [current]
       return current
     },
-    async waitForFetches (count, timeoutMs = 2_000) {
-      const deadline = Date.now() + timeoutMs
-      for (;;) {
-        if (fetches >= count) return
-        if (Date.now() > deadline) throw new Error(`the key set was fetched ${fetches} times, not ${count}, within ${timeoutMs} ms`)
-        await new Promise((resolve) => setTimeout(resolve, 5))
-      }
+    async waitForFetches (count) {
+      await eventually(() => fetches >= count, { what: `the key set to be fetched ${count} times` })
     },
     stop,
   }

@@ -1,6 +1,5 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
@@ -9,6 +8,8 @@ import { PROBLEM_CONTENT_TYPE } from '../../src/errors/problem-schema.js'
 import { ProblemTypes, type ProblemKind } from '../../src/errors/problem-types.js'
 import { buildTestApp, phonesUrl, startSimulator, testConfig, type TestApp } from '../helper.js'
 import type { NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
+import { fakeDate } from '../support/fake-date.js'
+import { logLineWith, waitForLogLine } from '../support/log-lines.js'
 import {
   authEnv,
   FIXTURE_COOLDOWN_MS,
@@ -23,8 +24,9 @@ import {
 
 const REALM_CHALLENGE = 'Bearer realm="nxcloud-bff"'
 const CLOCK_TOLERANCE_SECONDS = 30
-// Past the fixture's refetch cooldown, so a lookup of an unknown kid would be free to refetch.
-const PAST_COOLDOWN_MS = FIXTURE_COOLDOWN_MS + 30
+// Past the fixture's refetch cooldown, so a lookup of an unknown kid would be free to refetch. The tests
+// move a fake Date this far (the verifier times its cooldown with Date.now()) rather than sleep it out.
+const PAST_COOLDOWN_MS = FIXTURE_COOLDOWN_MS + 1
 // Far longer than any test: no refetch can be caused by unknown kids once the start fetch happened.
 const LONG_COOLDOWN_MS = '60000'
 const UNPUBLISHED_KID = 'never-published'
@@ -48,14 +50,6 @@ interface ProblemBody {
   detail: string
   instance: string
   requestId: string
-}
-
-interface LogLine {
-  msg?: string
-  url?: string
-  statusCode?: number
-  callerId?: string
-  [field: string]: unknown
 }
 
 async function startHarness (t: Test, env: Record<string, string> = {}): Promise<Harness> {
@@ -97,21 +91,6 @@ async function fetchOverSocket (baseUrl: string, appkey: string, token: string):
   const response = await fetch(`${baseUrl}${phonesUrl(appkey)}`, { headers: { authorization: `Bearer ${token}` } })
   const body = await response.text()
   return { status: response.status, header: (name) => response.headers.get(name) ?? undefined, body }
-}
-
-function parseLogs (logs: string[]): LogLine[] {
-  return logs.map((line) => JSON.parse(line) as LogLine)
-}
-
-/** The access log line is written once the answer has gone out: over a socket, wait for it. */
-async function waitForLogLine (logs: string[], matches: (line: LogLine) => boolean): Promise<LogLine> {
-  const deadline = Date.now() + 2_000
-  for (;;) {
-    const found = parseLogs(logs).find(matches)
-    if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error('no such log line was written')
-    await sleep(5)
-  }
 }
 
 /** Neither a whole token nor its signature (the part that makes it a credential) may leak. */
@@ -170,13 +149,15 @@ t.test('a valid token over a real socket: 200, callerId jwt:<sub> in the access 
   t.equal(body.phones.length, 2)
   t.equal(simulator.calls, 1)
 
-  const line = await waitForLogLine(logs, (line) => line.msg === 'request completed' && line.url === phonesUrl('demo-shop'))
+  // The access log line is written once the answer has gone out: over a socket, wait for it.
+  const line = await waitForLogLine(logs, (line) => line.msg === 'request completed' && line.url === phonesUrl('demo-shop'), 'the access line')
   t.equal(line.statusCode, 200)
-  t.equal(line.callerId, `jwt:${FIXTURE_SUBJECT}`, 'the access log names the caller by its sub')
+  t.equal(line['callerId'], `jwt:${FIXTURE_SUBJECT}`, 'the access log names the caller by its sub')
   assertTokensNotLogged(t, logs, [token])
 })
 
 t.test('the same token again is answered from the verified-token cache, without another verification', async (t) => {
+  const clock = fakeDate(t)
   const { app, jwks, logs } = await startedHarness(t)
   const token = await jwks.sign()
 
@@ -191,7 +172,7 @@ t.test('the same token again is answered from the verified-token cache, without 
   // take the new key set, and the remembered token still passes while a fresh one of that key fails.
   const withdrawn = jwks.current.kid
   await jwks.rotate({ keepOld: false })
-  await sleep(PAST_COOLDOWN_MS)
+  clock.tick(PAST_COOLDOWN_MS)
   t.equal((await get(app, 'demo-shop', await jwks.sign())).status, 200, 'a token of the new key makes the service refetch')
   t.equal(jwks.fetches, 2)
   t.equal((await get(app, 'demo-shop', token)).status, 200, 'the remembered token passes until its exp')
@@ -214,7 +195,7 @@ t.test('an expired token is refused (over a real socket); one expired less than 
   const withinTolerance = await jwks.sign({ iat: now - 600, exp: now - 10 })
   t.equal((await fetchOverSocket(baseUrl, 'demo-shop', withinTolerance)).status, 200, 'expired 10 s ago: within the 30 s tolerance')
 
-  const warning = await waitForLogLine(logs, (line) => line.msg === 'authentication failed')
+  const warning = await waitForLogLine(logs, (line) => line.msg === 'authentication failed', 'the authentication failure\'s line')
   t.match(warning, { auth: { reason: 'expired', scheme: 'bearer' } }, 'the failure is logged with its reason')
   assertTokensNotLogged(t, logs, [expired, withinTolerance])
 })
@@ -243,8 +224,9 @@ t.test('a token of another issuer or for another audience is refused', async (t)
 })
 
 t.test('an unsecured token (alg none) is refused and makes the service ask the JWKS for nothing', async (t) => {
+  const clock = fakeDate(t)
   const { app, jwks, logs, simulator } = await startedHarness(t)
-  await sleep(PAST_COOLDOWN_MS)
+  clock.tick(PAST_COOLDOWN_MS)
   const payload = base64urlJson(jwks.claims({ appkeys: '*' }))
   const headers = [{ alg: 'none' }, { alg: 'none', typ: 'JWT', kid: jwks.current.kid }, { alg: 'none', kid: UNPUBLISHED_KID }]
   for (const header of headers) {
@@ -260,11 +242,12 @@ t.test('an HS256 token keyed with the public key (algorithm confusion) is refuse
   const algs: SigningAlgorithm[] = ['ES256', 'RS256']
   for (const alg of algs) {
     await t.test(alg, async (t) => {
+      const clock = fakeDate(t)
       const simulator = await startSimulator(t)
       const jwks = await startJwksFixture(t, { alg })
       const { app, logs } = await buildTestApp(t, testConfig(simulator, authEnv(jwks)))
       await jwks.waitForFetches(1)
-      await sleep(PAST_COOLDOWN_MS)
+      clock.tick(PAST_COOLDOWN_MS)
       const { publicJwk, kid } = jwks.current
       const spkiPem = createPublicKey({ key: publicJwk as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString()
       const secrets = { 'the public JWK': JSON.stringify(publicJwk), 'the SPKI PEM': spkiPem }
@@ -321,6 +304,7 @@ t.test('a token without exp, or without sub, is refused', async (t) => {
 })
 
 t.test('key rotation: a token of a newly published key makes the service refetch once, and passes', async (t) => {
+  const clock = fakeDate(t)
   const { app, jwks, logs } = await startedHarness(t)
   const before = await jwks.sign()
   t.equal((await get(app, 'demo-shop', before)).status, 200)
@@ -328,7 +312,7 @@ t.test('key rotation: a token of a newly published key makes the service refetch
 
   await jwks.rotate({ keepOld: true })
   t.not(jwks.current.kid, oldKid)
-  await sleep(PAST_COOLDOWN_MS)
+  clock.tick(PAST_COOLDOWN_MS)
   const rotated = await jwks.sign({ sub: 'bob' })
   const answer = await get(app, 'demo-shop', rotated)
   t.equal(answer.status, 200, 'the token of the new key passes without a restart')
@@ -337,16 +321,17 @@ t.test('key rotation: a token of a newly published key makes the service refetch
   t.equal((await get(app, 'demo-shop', await jwks.sign({}, { key: oldKid }))).status, 200, 'the old key, still published, still verifies')
   t.equal((await get(app, 'demo-shop', await jwks.sign({ sub: 'carol' }))).status, 200)
   t.equal(jwks.fetches, 2, 'known kids cause no fetch')
-  const line = parseLogs(logs).find((line) => line.msg === 'request completed' && line.callerId === 'jwt:bob')
+  const line = logLineWith(logs, (line) => line.msg === 'request completed' && line['callerId'] === 'jwt:bob')
   t.ok(line, 'the caller of the new key is logged as jwt:bob')
 })
 
 t.test('a token without kid verifies against every published key of its type, as during a rotation that keeps the old key', async (t) => {
+  const clock = fakeDate(t)
   const { app, jwks } = await startedHarness(t)
   const oldKid = jwks.current.kid
   t.equal((await get(app, 'demo-shop', await jwks.sign({}, { withoutKid: true }))).status, 200, 'one key: it is the one')
   await jwks.rotate({ keepOld: true })
-  await sleep(PAST_COOLDOWN_MS)
+  clock.tick(PAST_COOLDOWN_MS)
   t.equal((await get(app, 'demo-shop', await jwks.sign({ sub: 'bob' }))).status, 200, 'the new key is fetched')
   t.equal((await get(app, 'demo-shop', await jwks.sign({ sub: 'carol' }, { withoutKid: true }))).status, 200, 'signed by the new key, no kid')
   t.equal((await get(app, 'demo-shop', await jwks.sign({ sub: 'dave' }, { key: oldKid, withoutKid: true }))).status, 200, 'signed by the old key, no kid')
@@ -366,8 +351,10 @@ t.test('a kid the JWKS never publishes is refused, and repeating it within the c
 })
 
 t.test('a burst of unknown kids past the cooldown refetches exactly once', async (t) => {
+  // The clock stands still during the burst: however long it takes, it is all within one cooldown.
+  const clock = fakeDate(t)
   const { app, jwks } = await startedHarness(t)
-  await sleep(PAST_COOLDOWN_MS)
+  clock.tick(PAST_COOLDOWN_MS)
   const tokens = await Promise.all(Array.from({ length: 5 }, () => jwks.sign({}, { kid: UNPUBLISHED_KID })))
   const answers = await Promise.all(tokens.map((token) => get(app, 'demo-shop', token)))
   answers.forEach((answer, index) => { assertInvalidToken(t, answer, tokens[index] ?? '') })
@@ -378,6 +365,7 @@ t.test('JWKS unreachable after keys were loaded: the loaded keys keep verifying 
   const outages: Array<JwksAvailability | 'stopped'> = ['stopped', 'http-500', 'reset']
   for (const outage of outages) {
     await t.test(outage, async (t) => {
+      const clock = fakeDate(t)
       const { app, jwks, simulator, logs } = await startedHarness(t)
       t.equal((await get(app, 'demo-shop', await jwks.sign())).status, 200)
       if (outage === 'stopped') await jwks.stop()
@@ -386,14 +374,14 @@ t.test('JWKS unreachable after keys were loaded: the loaded keys keep verifying 
       const unseen = await jwks.sign({ sub: 'dave' })
       t.equal((await get(app, 'demo-shop', unseen)).status, 200, 'a token never seen before verifies with the loaded key')
 
-      await sleep(PAST_COOLDOWN_MS)
+      clock.tick(PAST_COOLDOWN_MS)
       const unknown = await jwks.sign({}, { kid: UNPUBLISHED_KID })
       const answer = await get(app, 'demo-shop', unknown)
       assertInvalidToken(t, answer, unknown)
       t.equal(jwks.fetches, outage === 'stopped' ? 1 : 2, 'one refetch was tried for the unknown kid (a refused connection reaches no server)')
       t.equal((await get(app, 'demo-shop', await jwks.sign({ sub: 'erin' }))).status, 200, 'the failed refresh kept the loaded keys')
       t.equal(simulator.calls, 1)
-      t.ok(parseLogs(logs).some((line) => line.msg === 'JWKS refresh failed; keeping the keys already loaded'), 'the failed refresh is logged')
+      t.ok(logLineWith(logs, (line) => line.msg === 'JWKS refresh failed; keeping the keys already loaded'), 'the failed refresh is logged')
     })
   }
 })
@@ -402,6 +390,7 @@ t.test('JWKS unreachable since start: bearer requests get 503 authentication-una
   const outages: Array<JwksAvailability | 'stopped'> = ['stopped', 'http-500', 'reset']
   for (const outage of outages) {
     await t.test(outage, async (t) => {
+      const clock = fakeDate(t)
       const simulator = await startSimulator(t)
       const jwks = await startJwksFixture(t)
       if (outage === 'stopped') await jwks.stop()
@@ -415,7 +404,7 @@ t.test('JWKS unreachable since start: bearer requests get 503 authentication-una
       const retryAfter = Number(answer.header('retry-after'))
       t.ok(Number.isInteger(retryAfter) && retryAfter > 0, `Retry-After is whole seconds (got ${String(answer.header('retry-after'))})`)
       t.equal(simulator.calls, 0, 'NxCloud was not called')
-      t.ok(parseLogs(logs).some((line) => line.msg === 'JWKS unavailable: bearer tokens cannot be verified'), 'the outage is logged')
+      t.ok(logLineWith(logs, (line) => line.msg === 'JWKS unavailable: bearer tokens cannot be verified'), 'the outage is logged')
 
       // Refused before any key is looked up: without keys these are still plain 401s, not 503s.
       const unsecured = `${base64urlJson({ alg: 'none' })}.${base64urlJson(jwks.claims())}.`
@@ -427,7 +416,7 @@ t.test('JWKS unreachable since start: bearer requests get 503 authentication-una
 
       if (outage !== 'stopped') {
         jwks.availability = 'up'
-        await sleep(PAST_COOLDOWN_MS)
+        clock.tick(PAST_COOLDOWN_MS)
         t.equal((await get(app, 'demo-shop', token)).status, 200, 'once the JWKS answers again, the same token passes without a restart')
         t.equal(simulator.calls, 1)
       }

@@ -11,7 +11,8 @@ import { delimiter, join } from 'node:path'
 import { Redis } from 'ioredis'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
-import { freePort, waitFor } from '../server/server-process.js'
+import { freePort } from '../server/server-process.js'
+import { eventually } from '../support/eventually.js'
 import { HIT_ANSWER_ENV, type HitAnswer } from './baseline-server.js'
 import type { MemoryCgroup } from './memory-cgroup.js'
 
@@ -66,10 +67,10 @@ export async function startPrivateRedis (): Promise<BenchServer | undefined> {
   const port = await freePort()
   const child = track(spawn(executable, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' }))
   const origin = `redis://127.0.0.1:${port}`
-  await waitFor('the private redis-server to answer', STARTUP_DEADLINE_MS, async () => {
+  await eventually(async () => {
     if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode} before answering`)
     return await redisAnswers(origin)
-  })
+  }, { what: 'the private redis-server to answer', timeoutMs: STARTUP_DEADLINE_MS })
   return { origin, process: child }
 }
 
@@ -100,10 +101,10 @@ async function startServer (args: string[], env: Record<string, string>, ready: 
     env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', ...env, PORT: String(port) },
   }))
   const origin = `http://127.0.0.1:${port}`
-  await waitFor(`${args.join(' ')} to answer`, STARTUP_DEADLINE_MS, async () => {
+  await eventually(async () => {
     if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode} before answering`)
     return await answersOk(origin, ready)
-  })
+  }, { what: `${args.join(' ')} to answer`, timeoutMs: STARTUP_DEADLINE_MS })
   return { origin, process: child }
 }
 

@@ -4,26 +4,26 @@ import { access, constants } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import type { Test } from 'tap'
 import { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
 import { ProblemTypes } from '../../src/errors/problem-types.js'
 import { TEST_REDIS_URL, buildTestApp, phonesUrl, startSimulator, testConfig } from '../helper.js'
+import { eventually } from '../support/eventually.js'
+import { logLineWith, type LogLine } from '../support/log-lines.js'
 
 const TTL_SECONDS = 30
 const SLOW_TENANT = 'sim-slow-300'
 const REQUESTS_PER_INSTANCE = 5
 const REDIS_READY_LINE = 'Ready to accept connections'
 const REDIS_START_TIMEOUT_MS = 5_000
-const RECOVERY_POLL_MS = 50
-const RECOVERY_BUDGET_MS = 3_000
-// Far above what a prompt answer takes, far below the lease a stuck waiter would sit out.
-const HANG_GUARD_MS = 10_000
-const LONG_UPSTREAM_BUDGET_MS = '30000'
+// Far above what a prompt answer takes on any machine, far below the lease a stuck waiter would sit out.
+const HANG_GUARD_MS = 30_000
+const LONG_UPSTREAM_BUDGET_MS = '120000'
 // A connection waiting that long for NxCloud must not be closed as idle first.
-const LONGER_THAN_UPSTREAM_BUDGET_MS = '60000'
+const LONGER_THAN_UPSTREAM_BUDGET_MS = '180000'
 
 /** Our own client, to look at what the service stored. */
 async function connectRedis (t: Test, url: string): Promise<Redis> {
@@ -119,24 +119,11 @@ async function readiness (app: FastifyInstance): Promise<{ statusCode: number, b
   return { statusCode: response.statusCode, body: response.json() }
 }
 
-async function waitForRedis (app: FastifyInstance, state: 'up' | 'down'): Promise<boolean> {
-  const deadline = Date.now() + RECOVERY_BUDGET_MS
-  while (Date.now() < deadline) {
-    const { body } = await readiness(app)
-    if ((body as { checks: { redis: string } }).checks.redis === state) return true
-    await sleep(RECOVERY_POLL_MS)
-  }
-  return false
+async function redisSeen (app: FastifyInstance, state: 'up' | 'down', what: string): Promise<void> {
+  await eventually(async () => ((await readiness(app)).body as { checks: { redis: string } }).checks.redis === state, { what })
 }
 
-async function waitUntil (condition: () => boolean): Promise<boolean> {
-  const deadline = Date.now() + RECOVERY_BUDGET_MS
-  while (!condition() && Date.now() < deadline) await sleep(RECOVERY_POLL_MS)
-  return condition()
-}
-
-const waitForRedisUp = (app: FastifyInstance) => waitForRedis(app, 'up')
-const waitForRedisDown = (app: FastifyInstance) => waitForRedis(app, 'down')
+const memoryTierEmptied = (line: LogLine) => line.msg?.includes('memory tier emptied') === true
 
 const DEGRADED = { statusCode: 200, body: { status: 'degraded', checks: { redis: 'down' } } }
 const READY = { statusCode: 200, body: { status: 'ready', checks: { redis: 'up' } } }
@@ -148,6 +135,7 @@ t.test('instances sharing Redis share the cache: A misses and stores under the p
   const b = await buildTestApp(t, config)
   const redis = await connectRedis(t, TEST_REDIS_URL)
 
+  const beforeTheMiss = performance.now()
   const miss = await a.app.inject(phonesUrl('demo-shop'))
   t.equal(miss.statusCode, 200)
   t.equal(miss.headers['x-cache'], 'MISS')
@@ -161,8 +149,10 @@ t.test('instances sharing Redis share the cache: A misses and stores under the p
   t.equal(tenantKeys.length, 1, 'one entry for the tenant under the prefix, and no fill lease left behind')
   const entryKey = tenantKeys[0] ?? ''
   const ttl = await redis.ttl(entryKey)
+  // Redis counts down from the write on: however long this test took since, the rest of the retention is left.
+  const secondsSinceTheMiss = Math.ceil((performance.now() - beforeTheMiss) / 1000)
   const retention = TTL_SECONDS + Math.max(config.CACHE_STALE_WHILE_REVALIDATE_SECONDS, config.CACHE_STALE_IF_ERROR_SECONDS)
-  t.ok(ttl > retention - 5 && ttl <= retention, `the entry is kept for the TTL and the longer stale window (ttl ${ttl})`)
+  t.ok(ttl >= retention - secondsSinceTheMiss - 1 && ttl <= retention, `the entry is kept for the TTL and the longer stale window (ttl ${ttl})`)
   t.ok((await redis.get(entryKey))?.endsWith(hit.body), 'the entry holds the bytes B sent')
 })
 
@@ -226,7 +216,7 @@ t.test('Redis unreachable from the start: the service starts, answers through Nx
     t.equal(simulator.calls, call)
   }
   t.same(await readiness(app), DEGRADED)
-  t.ok(logs.some((line) => line.includes('cache unavailable, answering from NxCloud')), 'the cache failure is logged')
+  t.ok(logLineWith(logs, (line) => line.msg === 'cache unavailable, answering from NxCloud'), 'the cache failure is logged')
 })
 
 t.test('Redis stopped mid-run: instances keep answering through NxCloud, then recover when it returns', async (t) => {
@@ -250,8 +240,11 @@ t.test('Redis stopped mid-run: instances keep answering through NxCloud, then re
 
   await redisServer.kill()
   // Until an instance has seen its connections close, a fresh list in its memory tier is still a HIT.
-  t.ok(await waitForRedisDown(a.app) && await waitForRedisDown(b.app), 'both instances noticed the outage')
-  t.ok(await waitUntil(() => [a, b].every(({ logs }) => logs.some((line) => line.includes('memory tier emptied')))), 'and emptied their memory tier')
+  for (const [name, { app, logs }] of Object.entries({ A: a, B: b })) {
+    await redisSeen(app, 'down', `${name} to notice the outage`)
+    await eventually(() => logLineWith(logs, memoryTierEmptied), { what: `${name} to empty its memory tier` })
+  }
+  t.pass('both instances noticed the outage and emptied their memory tier')
 
   const expectedStatus: Record<string, number> = { 'demo-shop': 200, 'demo-bank': 200, unknown: 404 }
   const requests = Array.from({ length: 30 }, (_, index) => ({
@@ -269,8 +262,8 @@ t.test('Redis stopped mid-run: instances keep answering through NxCloud, then re
   t.same(await readiness(b.app), DEGRADED)
 
   redisServer = await startRedisServer(binary, port)
-  t.ok(await waitForRedisUp(a.app), 'A reconnects')
-  t.ok(await waitForRedisUp(b.app), 'B reconnects')
+  await redisSeen(a.app, 'up', 'A to reconnect')
+  await redisSeen(b.app, 'up', 'B to reconnect')
   t.same(await readiness(a.app), READY)
 
   const callsBefore = simulator.calls

@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto'
 import { connect, createServer, type Socket } from 'node:net'
-import { performance } from 'node:perf_hooks'
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { Test } from 'tap'
 import { Redis } from 'ioredis'
@@ -10,17 +8,19 @@ import { createRedisPhoneListStore } from '../../src/cache/redis-phone-list-stor
 import { ProblemTypes } from '../../src/errors/problem-types.js'
 import type { NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
 import { TEST_REDIS_URL, buildTestApp, deleteKeysWithPrefix, phonesUrl, startSimulator, testConfig, type TestApp } from '../helper.js'
+import { eventually } from '../support/eventually.js'
+import { fakeDate } from '../support/fake-date.js'
+import { logLineWith } from '../support/log-lines.js'
 
-// The issue's bound on how soon a change made by one instance reaches every other instance's memory.
-const PROPAGATION_LIMIT_MS = 100
-// How long the tests keep looking for a change before they report how late it is.
-const PROPAGATION_PATIENCE_MS = 2_000
-const POLL_MS = 5
+// How soon a change reaches the other instances is measured by test/bench/edge-figures.ts; here, that it does.
 const HITS_COUNTED = 200
-const SUBSCRIBER_RETURN_BUDGET_MS = 3_000
 const CACHE_HEADERS = ['x-cache', 'age', 'cache-control', 'cache-status', 'etag'] as const
-// The feed's heartbeat: a PING a second, lost after 2.5 s of silence; and some room for a loaded machine.
-const SILENT_SUBSCRIBER_NOTICED_MS = 1_000 + 2_500 + 1_000
+// The feed's heartbeat takes a subscriber silent for longer than 2.5 s by Date.now() for lost: a fake Date moved past it.
+const PAST_SILENCE_LIMIT_MS = 2_500 + 1
+// Past a one-second TTL, on a fake Date: the memory tier keeps an entry until fetchedAtMs + TTL by Date.now().
+const PAST_ONE_SECOND_MS = 1_100
+// Into an entry's second second: its Age is 1.
+const ONE_POINT_TWO_SECONDS_MS = 1_200
 
 interface Answer {
   status: number
@@ -72,7 +72,7 @@ async function watchCacheCommands (t: Test, redis: Redis, keyPrefix: string) {
     async settled (): Promise<string[][]> {
       const marker = `${keyPrefix}phones-marker:${randomUUID()}`
       await redis.echo(marker)
-      while (!seen.some((args) => args.includes(marker))) await sleep(POLL_MS)
+      await eventually(() => seen.some((args) => args.includes(marker)), { what: 'MONITOR to report the marker' })
       const commands = seen.filter((args) => !args.includes(marker))
       seen.length = 0
       return commands
@@ -87,24 +87,12 @@ async function subscriberIds (redis: Redis, keyPrefix: string): Promise<string[]
     .map((line) => /^id=(\d+) /.exec(line)?.[1] ?? '')
 }
 
-interface FirstNewAnswer {
-  answer: Answer
-  /** From the start until the request that got it was sent: the instance no longer held the old list then. */
-  askedAfterMs: number
-  /** From the start until it arrived. */
-  answeredAfterMs: number
-}
-
-/** Asks `instance` until it answers something other than the `old` body. */
-async function firstNewAnswer (instance: Instance, appkey: string, old: string, patienceMs = PROPAGATION_PATIENCE_MS): Promise<FirstNewAnswer> {
-  const start = performance.now()
-  for (;;) {
-    const askedAfterMs = performance.now() - start
+/** Asks `instance` until it answers something other than the `old` body: a change made elsewhere has reached it. */
+async function firstAnswerOtherThan (instance: Instance, appkey: string, old: string): Promise<Answer> {
+  return await eventually(async () => {
     const answer = await instance.get(appkey)
-    const answeredAfterMs = performance.now() - start
-    if (answer.body !== old || answeredAfterMs > patienceMs) return { answer, askedAfterMs, answeredAfterMs }
-    await sleep(POLL_MS)
-  }
+    return answer.body !== old && answer
+  }, { what: `${appkey} to be answered with something other than the list held before` })
 }
 
 interface SwallowingProxy {
@@ -163,7 +151,7 @@ async function startWarmPair (t: Test, env: Record<string, string> = {}) {
   return { simulator, a, b, old }
 }
 
-t.test('a refresh on one instance reaches the other instance\'s memory tier within 100 ms, without an NxCloud call there', async (t) => {
+t.test('a refresh on one instance reaches the other instance\'s memory tier, without an NxCloud call there', async (t) => {
   const { simulator, a, b, old } = await startWarmPair(t)
 
   simulator.answerAs('demo-shop', 'demo-bank')
@@ -171,11 +159,10 @@ t.test('a refresh on one instance reaches the other instance\'s memory tier with
   t.equal(refreshed.status, 200)
   t.not(refreshed.body, old.body)
   const calls = simulator.calls
-  const { answeredAfterMs, answer } = await firstNewAnswer(b, 'demo-shop', old.body)
+  const answer = await firstAnswerOtherThan(b, 'demo-shop', old.body)
 
   t.equal(answer.body, refreshed.body, 'B serves the refreshed list')
   t.equal(answer.headers['x-cache'], 'HIT')
-  t.ok(answeredAfterMs <= PROPAGATION_LIMIT_MS, `B served it ${answeredAfterMs.toFixed(1)} ms after the refresh answered`)
   t.equal(simulator.calls, calls, 'B read the new list from Redis, not from NxCloud')
 })
 
@@ -184,11 +171,9 @@ t.test('a purge by another instance reaches the memory tier: NxCloud\'s 9010 dro
 
   simulator.answerAs('demo-shop', 'demo-other')
   t.equal((await a.refresh('demo-shop')).status, 403, 'A learnt the appkey is another customer\'s')
-  const { askedAfterMs, answeredAfterMs, answer } = await firstNewAnswer(b, 'demo-shop', old.body)
+  const answer = await firstAnswerOtherThan(b, 'demo-shop', old.body)
   t.equal(answer.status, 403, 'B no longer serves the list it held: it asked NxCloud, which refused')
   t.equal(JSON.parse(answer.body).type, ProblemTypes.tenantForbidden.type)
-  // Nothing is cached now, so B's answer includes its own NxCloud call: the time that counts is when it was asked.
-  t.ok(askedAfterMs <= PROPAGATION_LIMIT_MS, `the list was gone from B's memory within ${askedAfterMs.toFixed(1)} ms (answered after ${answeredAfterMs.toFixed(1)} ms)`)
 })
 
 t.test('a replacement by another instance reaches the memory tier: a remembered 9008 is answered at once', async (t) => {
@@ -197,10 +182,9 @@ t.test('a replacement by another instance reaches the memory tier: a remembered 
   simulator.answerAs('demo-shop', 'sim-code-9008')
   t.equal((await a.refresh('demo-shop')).status, 404)
   const calls = simulator.calls
-  const { answeredAfterMs, answer } = await firstNewAnswer(b, 'demo-shop', old.body)
+  const answer = await firstAnswerOtherThan(b, 'demo-shop', old.body)
   t.equal(answer.status, 404)
   t.equal(answer.headers['x-cache'], 'HIT', 'B answers the unknown appkey A stored')
-  t.ok(answeredAfterMs <= PROPAGATION_LIMIT_MS, `within ${answeredAfterMs.toFixed(1)} ms`)
   t.equal(simulator.calls, calls)
 })
 
@@ -215,10 +199,9 @@ t.test('a change written through the shared store by any instance reaches a memo
   const peer = createRedisPhoneListStore(redis, config.CACHE_KEY_PREFIX)
   const replaced = JSON.stringify({ ...JSON.parse(old), phones: [] })
   await peer.set('demo-shop', storedPhoneList(replaced, '"replaced"', Date.now()), 60)
-  const { answeredAfterMs, answer } = await firstNewAnswer(b, 'demo-shop', old)
+  const answer = await firstAnswerOtherThan(b, 'demo-shop', old)
   t.equal(answer.body, replaced)
   t.equal(answer.headers['etag'], '"replaced"')
-  t.ok(answeredAfterMs <= PROPAGATION_LIMIT_MS, `within ${answeredAfterMs.toFixed(1)} ms`)
 })
 
 t.test('a dropped subscriber empties the memory tier at once: a change it could not hear is never served from memory', async (t) => {
@@ -238,9 +221,8 @@ t.test('a dropped subscriber empties the memory tier at once: a change it could 
   const unheard = JSON.stringify({ ...JSON.parse(old.body), phones: [] })
   await peer.set('demo-shop', storedPhoneList(unheard, '"unheard"', Date.now()), 60)
 
-  const deadline = Date.now() + SUBSCRIBER_RETURN_BUDGET_MS
-  while ((await subscriberIds(redis, config.CACHE_KEY_PREFIX)).length < 2 && Date.now() < deadline) await sleep(POLL_MS)
-  t.equal((await subscriberIds(redis, config.CACHE_KEY_PREFIX)).length, 2, 'B subscribed again')
+  await eventually(async () => (await subscriberIds(redis, config.CACHE_KEY_PREFIX)).length === 2, { what: 'B to subscribe again' })
+  t.pass('B subscribed again')
   await watch.settled()
 
   const afterwards = await b.get('demo-shop')
@@ -249,11 +231,12 @@ t.test('a dropped subscriber empties the memory tier at once: a change it could 
   t.equal((await watch.settled()).filter(([command]) => command === 'get').length, 1, 'read from Redis: the memory tier had been emptied')
   t.equal((await b.get('demo-shop')).body, unheard)
   t.same(await watch.settled(), [], 'held in memory again once subscribed')
-  t.ok(b.logs.some((line) => line.includes('memory tier emptied')), 'B said why its memory tier was emptied')
+  t.ok(logLineWith(b.logs, (line) => line.msg?.includes('memory tier emptied') === true), 'B said why its memory tier was emptied')
   t.equal(simulator.calls, 1, 'no instance asked NxCloud again')
 })
 
 t.test('a hit in Redis mode sends Redis no cache command; the headers of a hit are the same from either tier', async (t) => {
+  const clock = fakeDate(t)
   const simulator = await startSimulator(t)
   const config = twoInstanceConfig(simulator)
   const a = await startInstance(t, config)
@@ -262,15 +245,13 @@ t.test('a hit in Redis mode sends Redis no cache command; the headers of a hit a
   const watch = await watchCacheCommands(t, redis, config.CACHE_KEY_PREFIX)
 
   const filled = await a.get('demo-shop')
-  // Both of B's answers while the entry's age is between 1.2 s and 2 s, so Age and ttl agree.
-  const fetchedAtMs = Date.parse((JSON.parse(filled.body) as { fetchedAt: string }).fetchedAt)
-  await sleep(Math.max(0, fetchedAtMs + 1_200 - Date.now()))
+  // Both of B's answers at one instant, the entry 1.2 s old, so that Age and ttl agree.
+  clock.tick(ONE_POINT_TWO_SECONDS_MS)
   await watch.settled()
   const fromRedis = await b.get('demo-shop')
   const readFromRedis = await watch.settled()
   const fromMemory = await b.get('demo-shop')
   const readForMemoryHit = await watch.settled()
-  t.ok(Date.now() - fetchedAtMs < 2_000, 'both answers came while the entry was 1 s old')
 
   t.same(readFromRedis.map(([command]) => command), ['get'], 'B\'s first answer was read from Redis')
   t.same(readForMemoryHit, [], 'its second from memory')
@@ -288,6 +269,7 @@ t.test('a hit in Redis mode sends Redis no cache command; the headers of a hit a
 })
 
 t.test('the memory tier keeps a list no longer than it is fresh: past the TTL the instance asks Redis', async (t) => {
+  const clock = fakeDate(t)
   const simulator = await startSimulator(t)
   const config = twoInstanceConfig(simulator, { CACHE_TTL_SECONDS: '1' })
   const a = await startInstance(t, config)
@@ -295,7 +277,7 @@ t.test('the memory tier keeps a list no longer than it is fresh: past the TTL th
   await warmBoth(t, a, b, 'demo-shop')
   const redis = await connectRedis(t)
   const watch = await watchCacheCommands(t, redis, config.CACHE_KEY_PREFIX)
-  await sleep(1_100)
+  clock.tick(PAST_ONE_SECOND_MS)
 
   const stale = await b.get('demo-shop')
   t.equal(stale.headers['x-cache'], 'STALE', 'past its freshness the list is stale, and B says so')
@@ -304,7 +286,8 @@ t.test('the memory tier keeps a list no longer than it is fresh: past the TTL th
   t.ok(commands.includes('get'), `B asked Redis (${commands.join(', ')})`)
 })
 
-t.test('a subscriber that goes silent without closing is taken for lost within seconds, and the memory tier emptied', async (t) => {
+t.test('a subscriber that goes silent without closing is taken for lost, and the memory tier emptied', async (t) => {
+  const clock = fakeDate(t)
   const simulator = await startSimulator(t)
   const proxy = await startSwallowingProxy()
   const config = twoInstanceConfig(simulator, { REDIS_URL: proxy.url })
@@ -319,9 +302,9 @@ t.test('a subscriber that goes silent without closing is taken for lost within s
   // A peer's refresh now would be announced, and never arrive.
   simulator.answerAs('demo-shop', 'demo-bank')
   t.equal((await b.get('demo-shop')).body, old, 'until the silence is noticed, B answers from memory')
-  const { askedAfterMs, answer } = await firstNewAnswer(b, 'demo-shop', old, SILENT_SUBSCRIBER_NOTICED_MS * 2)
-  t.not(answer.body, old, 'then no longer: with Redis silent too, B asks NxCloud')
-  t.equal(answer.headers['x-cache'], 'MISS')
-  t.ok(askedAfterMs <= SILENT_SUBSCRIBER_NOTICED_MS, `noticed within ${askedAfterMs.toFixed(0)} ms`)
-  t.ok(b.logs.some((line) => line.includes('no answer to heartbeat')))
+  // The heartbeat runs on a real timer; what it compares is Date.now() with when it last heard Redis.
+  clock.tick(PAST_SILENCE_LIMIT_MS)
+  const answer = await firstAnswerOtherThan(b, 'demo-shop', old)
+  t.equal(answer.headers['x-cache'], 'MISS', 'then no longer: with Redis silent too, B asks NxCloud')
+  t.ok(logLineWith(b.logs, (line) => line['reason'] === 'no answer to heartbeat'), 'B said why')
 })

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { Pool, request } from 'undici'
 import { phonesUrl, startSimulator } from '../helper.js'
-import { exitOf, freePort, logLinesOf, startServerProcess, STARTUP_DEADLINE_MS, waitFor } from '../server/server-process.js'
+import { exitOf, freePort, startServerProcess } from '../server/server-process.js'
+import { parseLogLines, waitForLogLine } from '../support/log-lines.js'
 import { parseExposition } from './prometheus-text.js'
 
 // The real process, as a container runs it: METRICS_PORT decides whether a second listener exists.
@@ -29,8 +30,8 @@ t.test('METRICS_PORT set: the process serves GET /metrics on that port only, and
   await onPublic.body.dump()
   t.equal(onPublic.statusCode, 404, 'the public listener has no /metrics')
 
-  await waitFor('the metrics log line', STARTUP_DEADLINE_MS, () => logLinesOf(output).some((line) => line['msg'] === 'metrics listening'))
-  t.match(logLinesOf(output).find((line) => line['msg'] === 'metrics listening'), { metrics: { port: metricsPort } })
+  const listening = await waitForLogLine(output, (line) => line.msg === 'metrics listening', 'the metrics log line')
+  t.match(listening, { metrics: { port: metricsPort } })
 
   const exited = exitOf(child)
   child.kill('SIGTERM')
@@ -44,7 +45,7 @@ t.test('METRICS_PORT=0: no metrics listener, and the log says so', async (t) => 
   const exited = exitOf(child)
   child.kill('SIGTERM')
   t.same(await exited, { code: 0, signal: null })
-  const messages = logLinesOf(output).map((line) => line['msg'])
+  const messages = parseLogLines(output).map((line) => line.msg)
   t.ok(messages.includes('metrics listener off (METRICS_PORT=0)'))
   t.notOk(messages.includes('metrics listening'))
 })

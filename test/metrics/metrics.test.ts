@@ -1,5 +1,4 @@
 import type { AddressInfo } from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
@@ -8,11 +7,15 @@ import { Scopes } from '../../src/auth/caller.js'
 import { listenForScrapes } from '../../src/metrics/metrics-listener.js'
 import { apiKeyEnv, issue, writeApiKeyFile } from '../auth/api-key-fixture.js'
 import { buildTestApp, phonesUrl, startSimulator, testConfig, TEST_REDIS_URL } from '../helper.js'
+import { eventually } from '../support/eventually.js'
+import { fakeDate } from '../support/fake-date.js'
 import { parseExposition, scrape, valueOf, type Scrape } from './prometheus-text.js'
 
 const TENANT = 'demo-shop'
 const PHONES_ROUTE = '/tenants/:appkey/phones'
 const HITS = 100
+// Past a one-second TTL, on a fake Date: the service ages entries by Date.now().
+const PAST_ONE_SECOND_MS = 1_100
 // Nothing listens on port 9 (discard) on loopback: connections are refused at once.
 const UNREACHABLE_REDIS_URL = 'redis://127.0.0.1:9'
 
@@ -116,11 +119,12 @@ t.test('after 100 cache hits and 1 miss, the metrics listener shows them, and no
 })
 
 t.test('each cache result is counted where the service decides it: hit and stale in memory, negative, miss', async (t) => {
+  const clock = fakeDate(t)
   const simulator = await startSimulator(t)
   const { app } = await buildTestApp(t, testConfig(simulator, { CACHE_TTL_SECONDS: '1', CACHE_STALE_WHILE_REVALIDATE_SECONDS: '60' }))
   await app.inject(phonesUrl(TENANT))
   t.equal((await app.inject(phonesUrl(TENANT))).headers['x-cache'], 'HIT')
-  await sleep(1_100)
+  clock.tick(PAST_ONE_SECOND_MS)
   t.equal((await app.inject(phonesUrl(TENANT))).headers['x-cache'], 'STALE')
   await app.inject(phonesUrl('sim-code-9008'))
   t.equal((await app.inject(phonesUrl('sim-code-9008'))).statusCode, 404)
@@ -151,15 +155,16 @@ t.test('a failing store counts as error, and Redis is down', async (t) => {
 
 t.test('upstream outcomes and codes: undocumented codes are "other", a timeout and a refused call have no code', async (t) => {
   const simulator = await startSimulator(t)
+  // A budget the calls meant to be answered keep on a busy machine too; only the slow tenant outlasts it.
   const { app } = await buildTestApp(t, testConfig(simulator, {
-    NXCLOUD_TIMEOUT_MS: '300',
+    NXCLOUD_TIMEOUT_MS: '2000',
     NXCLOUD_MAX_ATTEMPTS: '1',
     NXCLOUD_BREAKER_MIN_CALLS: '3',
     CACHE_TTL_SECONDS: '0',
   }))
   await app.inject(phonesUrl('sim-code-123456'))
   await app.inject(phonesUrl('sim-code-1003'))
-  await app.inject(phonesUrl('sim-slow-2000'))
+  await app.inject(phonesUrl('sim-slow-10000'))
   t.equal((await app.inject(phonesUrl(TENANT))).statusCode, 503, 'three failures opened the breaker')
 
   const { samples } = await scrapeInProcess(app)
@@ -180,10 +185,14 @@ t.test('in flight and queued are read from the bulkhead at scrape time', async (
     NXCLOUD_TIMEOUT_MS: '5000',
     CACHE_TTL_SECONDS: '0',
   }))
-  // Two tenants: callers of one tenant would share one call.
-  const slow = [app.inject(phonesUrl('sim-slow-600')), app.inject(phonesUrl('sim-slow-601'))]
-  await sleep(200)
-  const during = (await scrapeInProcess(app)).samples
+  // Two tenants: callers of one tenant would share one call. The first holds the only slot far longer
+  // than it takes to see the second queued behind it, however busy the machine (and less than the
+  // half of the budget the second may wait).
+  const slow = [app.inject(phonesUrl('sim-slow-2000')), app.inject(phonesUrl('sim-slow-10'))]
+  const during = await eventually(async () => {
+    const { samples } = await scrapeInProcess(app)
+    return valueOf(samples, 'nxcloud_bff_upstream_calls_queued') === 1 && samples
+  }, { what: 'the second call to queue' })
   t.equal(valueOf(during, 'nxcloud_bff_upstream_calls_in_flight'), 1)
   t.equal(valueOf(during, 'nxcloud_bff_upstream_calls_queued'), 1)
   await Promise.all(slow)

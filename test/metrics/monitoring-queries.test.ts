@@ -45,10 +45,10 @@ t.test('every metric, label and value the rules and the dashboard query is in a 
   const { app } = await buildTestApp(t, testConfig(simulator, {
     ...apiKeyEnv(file),
     REDIS_URL: TEST_REDIS_URL,
-    // The address limit is reached by the third unknown key; a call at a time, two failures open the breaker.
+    // The address limit is reached by the third unknown key; a call at a time, two failures of three attempts open the breaker.
     RATE_LIMIT_MAX: '2',
     NXCLOUD_MAX_ATTEMPTS: '1',
-    NXCLOUD_BREAKER_THRESHOLD: '2',
+    NXCLOUD_BREAKER_MIN_CALLS: '3',
   }))
   await app.listen({ host: '127.0.0.1', port: 0 })
   const metrics = await listenForScrapes(app.metrics.registry, { host: '127.0.0.1', port: 0, log: app.log })

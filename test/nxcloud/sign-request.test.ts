@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto'
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { pino } from 'pino'
 import t from 'tap'
 import type { Test } from 'tap'
 import { createNxCloudClient, PHONE_LIST_PATH, type NxCloudClient } from '../../src/nxcloud/nxcloud-client.js'
 import { signRequest, stringToSign } from '../../src/nxcloud/sign-request.js'
+import { fakeDate } from '../support/fake-date.js'
 
 // The upstream's published known-answer vectors (shared/nxcloud/signing.md).
 const VECTOR = {
@@ -150,11 +150,13 @@ t.test('the client sends exactly the bytes it signed', async (t) => {
 })
 
 t.test('two consecutive calls carry different ts values, each signed afresh', async (t) => {
+  // The client stamps ts with Date.now(): a fake Date moved between the calls, rather than a sleep.
+  const clock = fakeDate(t)
   const recorder = await startRecorder(t)
   const client = startClient(t, recorder)
 
   await client.fetchPhoneList('demo-shop', silentLog)
-  await sleep(BETWEEN_CALLS_MS)
+  clock.tick(BETWEEN_CALLS_MS)
   await client.fetchPhoneList('demo-shop', silentLog)
 
   t.equal(recorder.requests.length, 2)

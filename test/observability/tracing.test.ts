@@ -7,10 +7,11 @@ import { apiKeyEnv, issue, writeApiKeyFile } from '../auth/api-key-fixture.js'
 import { authEnv, startJwksFixture } from '../auth/jwks-fixture.js'
 import { buildTestApp, deleteKeysWithPrefix, phonesUrl, startSimulator, testConfig, TEST_REDIS_URL, uniqueKeyPrefix } from '../helper.js'
 import { DEMO_ACCESS_KEY } from '../simulator/demo-tenants.js'
-import { exitOf, logLinesOf, startServerProcess, waitFor } from '../server/server-process.js'
+import { exitOf, startServerProcess } from '../server/server-process.js'
+import { eventually } from '../support/eventually.js'
+import { logLinesWith, waitForLogLine } from '../support/log-lines.js'
 import { startOtlpReceiver, type ReceivedSpan } from './otlp-receiver.js'
 
-const EXPORT_DEADLINE_MS = 10_000
 const SPAN_KIND_SERVER = 2
 const SPAN_KIND_CLIENT = 3
 
@@ -67,9 +68,10 @@ t.test('one request makes one trace: the caller\'s, through the cache lookup to 
 
   const inCallerTrace = () => receiver.spans.filter((span) => span.traceId === callerTraceId)
   const requestSpanOf = (spans: ReceivedSpan[]) => spans.find((span) => span.scope === '@fastify/otel')
-  await waitFor('the request span and the NxCloud call to be exported', EXPORT_DEADLINE_MS, () =>
+  await eventually(() =>
     requestSpanOf(inCallerTrace()) !== undefined && inCallerTrace().some((span) => span.name === 'nxcloud.phoneList') &&
-    receiver.spans.filter((span) => span.name === 'nxcloud.phoneList').length === 2)
+    receiver.spans.filter((span) => span.name === 'nxcloud.phoneList').length === 2,
+  { what: 'the request span and the NxCloud call to be exported' })
   const trace = inCallerTrace()
   const requestSpan = requestSpanOf(trace)
   if (requestSpan === undefined) throw new Error('no request span')
@@ -104,16 +106,17 @@ t.test('one request makes one trace: the caller\'s, through the cache lookup to 
   const exported = receiver.bodies.join('\n')
   for (const [name, value] of Object.entries(secrets)) t.notOk(exported.includes(value), `no span holds ${name}`)
 
-  const accessLineOf = (id: string) => logLinesOf(server.output).find((line) => line['requestId'] === id && line['msg'] === 'request completed')
-  await waitFor('the access lines to be flushed', EXPORT_DEADLINE_MS, () => accessLineOf(requestId) !== undefined && accessLineOf(refusedId) !== undefined)
-  const lines = logLinesOf(server.output).filter((line) => line['requestId'] === requestId)
-  t.same(lines.map((line) => line['msg']), ['nxcloud call', 'request completed'], 'the NxCloud call and the access line')
-  for (const line of lines) t.equal(line['traceId'], callerTraceId, `"${String(line['msg'])}" carries the trace id`)
+  const accessLineOf = (id: string) => waitForLogLine(server.output, (line) => line.requestId === id && line.msg === 'request completed',
+    `the access line of ${id} to be flushed`)
+  await accessLineOf(requestId)
+  const lines = logLinesWith(server.output, (line) => line.requestId === requestId)
+  t.same(lines.map((line) => line.msg), ['nxcloud call', 'request completed'], 'the NxCloud call and the access line')
+  for (const line of lines) t.equal(line['traceId'], callerTraceId, `"${String(line.msg)}" carries the trace id`)
   t.equal(lines[0]?.['spanId'], call.spanId, 'the NxCloud call line carries its span id')
-  const refusedLine = accessLineOf(refusedId)
+  const refusedLine = await accessLineOf(refusedId)
   t.match(refusedLine, { statusCode: 403, traceId: /^[0-9a-f]{32}$/ }, 'the access line of a refused request carries its trace id')
-  await waitFor('the refused request\'s span to be exported', EXPORT_DEADLINE_MS, () =>
-    receiver.spans.some((span) => span.traceId === refusedLine?.['traceId'] && span.scope === '@fastify/otel'))
+  await eventually(() => receiver.spans.some((span) => span.traceId === refusedLine['traceId'] && span.scope === '@fastify/otel'),
+    { what: 'the refused request\'s span to be exported' })
 
   // Shutting down logs outside any span, then flushes the spans still buffered.
   server.child.kill('SIGTERM')

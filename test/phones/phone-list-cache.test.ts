@@ -1,10 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { buildTestApp, phonesUrl, startSimulator, testConfig } from '../helper.js'
 import { DEMO_TENANTS, type DemoTenant } from '../simulator/demo-tenants.js'
+import { fakeDate } from '../support/fake-date.js'
 
-// Just past a one-second TTL: the shortest real wait that proves expiry.
+// Just past a one-second TTL, on a fake Date: the service ages entries, and the in-process store expires them, by Date.now().
 const PAST_ONE_SECOND_MS = 1_100
 const CONCURRENT_CALLERS = 10
 const MIB = 1024 * 1024
@@ -41,6 +41,7 @@ t.test('in-process cache: the first call is a MISS from NxCloud, the next a HIT 
 })
 
 t.test('in-process cache: with no stale windows an entry expires after CACHE_TTL_SECONDS and the next call goes upstream again', async (t) => {
+  const clock = fakeDate(t)
   const simulator = await startSimulator(t)
   const noStale = { CACHE_STALE_WHILE_REVALIDATE_SECONDS: '0', CACHE_STALE_IF_ERROR_SECONDS: '0' }
   const { app } = await buildTestApp(t, testConfig(simulator, { CACHE_TTL_SECONDS: '1', ...noStale }))
@@ -48,7 +49,7 @@ t.test('in-process cache: with no stale windows an entry expires after CACHE_TTL
   const first = await app.inject(phonesUrl('demo-shop'))
   t.equal(first.headers['x-cache'], 'MISS')
   t.equal(first.headers['cache-control'], 'private, max-age=1, stale-while-revalidate=0, stale-if-error=0')
-  await sleep(PAST_ONE_SECOND_MS)
+  clock.tick(PAST_ONE_SECOND_MS)
 
   const afterExpiry = await app.inject(phonesUrl('demo-shop'))
   t.equal(afterExpiry.statusCode, 200)

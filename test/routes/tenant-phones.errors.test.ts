@@ -8,6 +8,7 @@ import { ProblemTypes, type ProblemKind } from '../../src/errors/problem-types.j
 import { buildTestApp, phonesUrl, startSimulator, testConfig, TEST_REDIS_URL, type TestApp } from '../helper.js'
 import type { NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
 import type { SimulatorOptions } from '../simulator/nxcloud-simulator.js'
+import { logLinesWith } from '../support/log-lines.js'
 
 const PINO_ERROR_LEVEL = 50
 const SHORT_TIMEOUT_MS = '200'
@@ -21,11 +22,6 @@ type ProblemBody = Problem
 interface ExpectedProblem {
   instance: string
   upstreamCode?: number
-}
-
-interface LogLine {
-  level?: number
-  requestId?: string
 }
 
 // The default of NXCLOUD_MAX_ATTEMPTS: transient failures are tried this often in all.
@@ -71,12 +67,8 @@ function assertProblem (t: Test, response: LightMyRequestResponse, kind: Problem
   return body
 }
 
-function parsedLogs (logs: string[]): LogLine[] {
-  return logs.map((line) => JSON.parse(line) as LogLine)
-}
-
 function assertErrorLoggedFor (t: Test, logs: string[], requestId: string): void {
-  const errors = parsedLogs(logs).filter((line) => line.level === PINO_ERROR_LEVEL && line.requestId === requestId)
+  const errors = logLinesWith(logs, (line) => line.level === PINO_ERROR_LEVEL && line.requestId === requestId)
   t.ok(errors.length > 0, `an error-level (50) log line exists for request ${requestId}`)
 }
 

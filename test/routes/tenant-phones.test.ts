@@ -4,6 +4,7 @@ import type { Test } from 'tap'
 import { buildTestApp, phonesUrl, startSimulator, testConfig, TEST_REDIS_URL, type TestApp } from '../helper.js'
 import { DEMO_ACCESS_KEY, DEMO_ACCESS_SECRET } from '../simulator/demo-tenants.js'
 import type { NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
+import { logLineWith } from '../support/log-lines.js'
 
 const PHONE_KEYS = [
   'displayPhoneNumber', 'verifiedName', 'qualityRating', 'nameStatus', 'codeVerificationStatus',
@@ -126,8 +127,7 @@ t.test('a well-formed caller X-Request-Id is echoed and labels the request\'s lo
   const response = await app.inject({ url: phonesUrl('demo-shop'), headers: { 'x-request-id': 'abc-123' } })
   t.equal(response.statusCode, 200)
   t.equal(response.headers['x-request-id'], 'abc-123')
-  const lines = logs.map((line) => JSON.parse(line) as { requestId?: string, msg?: string })
-  t.ok(lines.some((line) => line.requestId === 'abc-123' && line.msg === 'request completed'))
+  t.ok(logLineWith(logs, (line) => line.requestId === 'abc-123' && line.msg === 'request completed'))
 })
 
 t.test('a malformed caller X-Request-Id is replaced by a generated id, unique per request', async (t) => {

@@ -7,7 +7,8 @@ import { request } from 'undici'
 import { startSimulator } from '../helper.js'
 import { DEMO_ACCESS_KEY, DEMO_ACCESS_SECRET } from '../simulator/demo-tenants.js'
 import type { NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
-import { answersHealthz, exitOf, freePort, logLinesOf, spawnServer, STARTUP_DEADLINE_MS, waitFor, type RunningServer } from './server-process.js'
+import { waitForLogLine } from '../support/log-lines.js'
+import { answersHealthz, exitOf, freePort, listeningAt, spawnServer, type RunningServer } from './server-process.js'
 
 // `cp .env.example .env`, fill it in, `npm start`: the server reads `.env` from its working directory.
 
@@ -34,14 +35,9 @@ function envFileFor (simulator: NxCloudSimulator, port: number): string {
   ].join('\n')
 }
 
+// Log lines are buffered for up to a second.
 async function envFileLogLine (output: RunningServer['output']): Promise<Record<string, unknown>> {
-  let line: Record<string, unknown> | undefined
-  // Log lines are buffered for up to a second.
-  await waitFor('the .env log line', STARTUP_DEADLINE_MS, () => {
-    line = logLinesOf(output).find((entry) => entry['envFile'] !== undefined)
-    return line !== undefined
-  })
-  return line as Record<string, unknown>
+  return await waitForLogLine(output, (line) => line['envFile'] !== undefined, 'the .env log line')
 }
 
 t.test('the server takes its whole configuration from a .env file in its working directory', async (t) => {
@@ -50,10 +46,7 @@ t.test('the server takes its whole configuration from a .env file in its working
   const cwd = directoryWith(t, { '.env': envFileFor(simulator, port) })
   const { child, output } = spawnServer(t, {}, cwd)
   const origin = `http://127.0.0.1:${port}`
-  await waitFor('the server to listen on the port from .env', STARTUP_DEADLINE_MS, async () => {
-    if (child.exitCode !== null) throw new Error(`the server exited early: ${output.stderr}`)
-    return await answersHealthz(origin)
-  })
+  await listeningAt(origin, { child, output }, 'the server to listen on the port from .env')
 
   const response = await request(`${origin}/tenants/demo-shop/phones`)
   const body = await response.body.json() as { phones: unknown[] }
@@ -74,10 +67,7 @@ t.test('a variable set in the environment wins over the same variable in .env', 
   })
   // The environment sets the secret file to empty (unset): the file's own line for it must not apply.
   const { child, output } = spawnServer(t, { PORT: String(portInEnvironment), NXCLOUD_ACCESS_SECRET_FILE: '' }, cwd)
-  await waitFor('the server to listen on the port from the environment', STARTUP_DEADLINE_MS, async () => {
-    if (child.exitCode !== null) throw new Error(`the server exited early: ${output.stderr}`)
-    return await answersHealthz(`http://127.0.0.1:${portInEnvironment}`)
-  })
+  await listeningAt(`http://127.0.0.1:${portInEnvironment}`, { child, output }, 'the server to listen on the port from the environment')
   t.notOk(await answersHealthz(`http://127.0.0.1:${portInFile}`), 'nothing listens on the port from .env')
   t.match(await envFileLogLine(output), { envFile: { applied: 7, keptFromEnvironment: 2 } })
   child.kill('SIGINT')

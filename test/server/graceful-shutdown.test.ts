@@ -1,5 +1,4 @@
 import type { AddressInfo } from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { isDeepStrictEqual } from 'node:util'
 import t from 'tap'
 import type { Test } from 'tap'
@@ -7,17 +6,19 @@ import { Client, request } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { buildTestApp, phonesUrl, startSimulator, testConfig } from '../helper.js'
 import type { NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
-import { exitOf, logLinesOf, STARTUP_DEADLINE_MS, startServerProcess, waitFor } from './server-process.js'
+import { eventually } from '../support/eventually.js'
+import { parseLogLines } from '../support/log-lines.js'
+import { exitOf, startServerProcess } from './server-process.js'
 
-const CLOSE_AFTER_MS = 100
-// Far longer than the slow request, short enough that a hung close fails the test quickly.
-const SHUTDOWN_TIMEOUT_MS = 3_000
-// Shorter than the slow request below, so that it is still in flight when the listener stops.
+// How long NxCloud takes over the in-flight request: far longer than the steps from its reaching NxCloud
+// to the close (or to the end of the drain), so that it is still in flight then, on a busy machine too.
+const IN_FLIGHT = 'sim-slow-1500'
+// Far longer than the in-flight request.
+const SHUTDOWN_TIMEOUT_MS = 10_000
+// Shorter than the in-flight request, so that it is still in flight when the listener stops.
 const SHUTDOWN_DRAIN_DELAY_MS = 300
 const OUR_SHUTTING_DOWN_BODY = { status: 'shutting-down', checks: { redis: 'not-configured' } }
 const FASTIFY_CLOSING_BODY = { error: 'Service Unavailable', message: 'Service Unavailable', statusCode: 503 }
-// Only a guard against hanging the whole file; a healthy close takes milliseconds here.
-const CLOSE_HANG_GUARD_MS = 3_000
 
 interface PhoneList {
   appkey: string
@@ -26,7 +27,7 @@ interface PhoneList {
 }
 
 async function upstreamCalled (simulator: NxCloudSimulator): Promise<void> {
-  await waitFor('the request to reach NxCloud', STARTUP_DEADLINE_MS, () => simulator.calls >= 1)
+  await eventually(() => simulator.calls >= 1, { what: 'the request to reach NxCloud' })
 }
 
 async function listeningApp (t: Test, simulator: NxCloudSimulator): Promise<{ app: FastifyInstance, origin: string }> {
@@ -36,16 +37,6 @@ async function listeningApp (t: Test, simulator: NxCloudSimulator): Promise<{ ap
   return { app, origin: `http://127.0.0.1:${port}` }
 }
 
-async function settlesWithin<T> (promise: Promise<T>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
-  const expired = new Promise<false>((resolve) => { timer = setTimeout(resolve, ms, false) })
-  try {
-    return await Promise.race([promise.then(() => true), expired])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 t.test('closing the app lets the in-flight request finish and then refuses connections', async (t) => {
   const simulator = await startSimulator(t)
   const { app, origin } = await listeningApp(t, simulator)
@@ -53,9 +44,8 @@ t.test('closing the app lets the in-flight request finish and then refuses conne
   const keepAlive = new Client(origin, { pipelining: 2 })
   t.teardown(() => keepAlive.destroy())
 
-  const inFlight = keepAlive.request({ method: 'GET', path: phonesUrl('sim-slow-500') })
+  const inFlight = keepAlive.request({ method: 'GET', path: phonesUrl(IN_FLIGHT) })
   await upstreamCalled(simulator)
-  await sleep(CLOSE_AFTER_MS)
   const closing = app.close()
   const readyDuringClose = keepAlive.request({ method: 'GET', path: '/readyz' }).then(
     async (response) => ({ status: response.statusCode, body: await response.body.json() }),
@@ -65,7 +55,7 @@ t.test('closing the app lets the in-flight request finish and then refuses conne
   const response = await inFlight
   t.equal(response.statusCode, 200, 'the in-flight request completes')
   const list = await response.body.json() as PhoneList
-  t.equal(list.appkey, 'sim-slow-500')
+  t.equal(list.appkey, IN_FLIGHT)
   t.equal(list.phones.length, 2, 'with its full body')
 
   // Fastify answers a request that reaches a closing server itself, before /readyz runs; a server that
@@ -89,7 +79,7 @@ t.test('a kept-alive client does not hold up close: the in-flight answer asks it
   const { app, origin } = await listeningApp(t, simulator)
   const keepAlive = new Client(origin)
   try {
-    const inFlight = keepAlive.request({ method: 'GET', path: phonesUrl('sim-slow-300') })
+    const inFlight = keepAlive.request({ method: 'GET', path: phonesUrl(IN_FLIGHT) })
     await upstreamCalled(simulator)
     const closing = app.close()
 
@@ -97,7 +87,8 @@ t.test('a kept-alive client does not hold up close: the in-flight answer asks it
     t.equal(response.statusCode, 200, 'the in-flight request completes')
     t.equal((await response.body.json() as PhoneList).phones.length, 2, 'with its full body')
     t.equal(response.headers['connection'], 'close', 'the answer tells the client to close the connection')
-    t.ok(await settlesWithin(closing, CLOSE_HANG_GUARD_MS), 'close completes while the client still holds its connection')
+    // A close held up by the client would hang here until the test's own timeout fails it.
+    await t.resolves(closing, 'close completes while the client still holds its connection')
   } finally {
     await keepAlive.destroy()
   }
@@ -132,7 +123,7 @@ t.test('SIGTERM drains, then finishes the request still in flight when the liste
     SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
   })
 
-  const inFlight = request(`${origin}${phonesUrl('sim-slow-800')}`)
+  const inFlight = request(`${origin}${phonesUrl(IN_FLIGHT)}`)
   await upstreamCalled(simulator)
   const exited = exitOf(child)
   t.ok(child.kill('SIGTERM'), 'SIGTERM delivered')
@@ -141,17 +132,17 @@ t.test('SIGTERM drains, then finishes the request still in flight when the liste
   t.equal(response.statusCode, 200, 'the in-flight request completes')
   t.equal(response.headers['connection'], 'close', 'and asks its client to reconnect elsewhere')
   const list = await response.body.json() as PhoneList
-  t.equal(list.appkey, 'sim-slow-800')
+  t.equal(list.appkey, IN_FLIGHT)
   t.equal(list.phones.length, 2, 'with its full body')
 
   t.same(await exited, { code: 0, signal: null }, 'the process exits 0 on its own')
-  const lines = logLinesOf(output)
-  const shutdown = lines.find((line) => String(line['msg']).startsWith('shutting down'))
+  const lines = parseLogLines(output)
+  const shutdown = lines.find((line) => String(line.msg).startsWith('shutting down'))
   t.match(shutdown, { level: 30, signal: 'SIGTERM', drainDelayMs: SHUTDOWN_DRAIN_DELAY_MS, msg: /^shutting down: draining/ },
     'a JSON log line announces the drain')
-  const listenerStops = lines.findIndex((line) => String(line['msg']).startsWith('shutting down: the listener stops'))
-  const completed = lines.findIndex((line) => line['msg'] === 'request completed' && line['statusCode'] === 200 &&
-    String(line['url']).includes('sim-slow-800'))
+  const listenerStops = lines.findIndex((line) => String(line.msg).startsWith('shutting down: the listener stops'))
+  const completed = lines.findIndex((line) => line.msg === 'request completed' && line.statusCode === 200 &&
+    String(line.url).includes(IN_FLIGHT))
   t.ok(listenerStops !== -1, 'a JSON log line announces the end of the drain')
   t.ok(completed > listenerStops, 'the in-flight request is logged as completed after the listener stopped')
   t.equal(output.stderr, '')

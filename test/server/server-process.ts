@@ -5,22 +5,27 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import type { Test } from 'tap'
 import { request } from 'undici'
 import { DEMO_ACCESS_KEY, DEMO_ACCESS_SECRET } from '../simulator/demo-tenants.js'
 import type { NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
+import { eventually } from '../support/eventually.js'
+import { parseLogLines, type LogLine } from '../support/log-lines.js'
 
 // The real entry point, as a container starts it: its own process, its own sockets, real signals.
 
 const SERVER_ENTRY = fileURLToPath(new URL('../../src/server.ts', import.meta.url))
 // Resolved from here: the server runs in a directory of its own, where `--import tsx` would not resolve.
 const TSX_LOADER = import.meta.resolve('tsx')
-const POLL_INTERVAL_MS = 25
 // A healthy start takes 2–4 s (tsx compiles on the fly); the rest is room for a machine busy with other tests.
 export const STARTUP_DEADLINE_MS = 20_000
-const EXIT_DEADLINE_MS = 10_000
+// A guard against a hang: a start that fails, or a drain and close, take far less on a busy machine too.
+const EXIT_DEADLINE_MS = 30_000
+
+/** What the helpers need of a tap test (or of a script that cleans up after itself): somewhere to put the cleanup. */
+export interface Teardown {
+  teardown (fn: () => unknown): void
+}
 
 export type ServerProcess = ChildProcessByStdio<null, Readable, Readable>
 
@@ -31,12 +36,9 @@ export interface RunningServer {
   origin: string
 }
 
+/** `eventually()` under its former name and argument order, for the callers that still use it (test/logging/). */
 export async function waitFor (what: string, deadlineMs: number, condition: () => Promise<boolean> | boolean): Promise<void> {
-  const deadline = Date.now() + deadlineMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(POLL_INTERVAL_MS)
-  }
+  await eventually(condition, { what, timeoutMs: deadlineMs })
 }
 
 export async function freePort (): Promise<number> {
@@ -51,7 +53,7 @@ export async function freePort (): Promise<number> {
  * Spawns `src/server.ts` with nothing inherited but PATH, in `cwd` (by default an empty directory, so
  * that no developer's `.env` reaches a test); killed in teardown should it still run.
  */
-export function spawnServer (t: Test, env: Record<string, string>, cwd = emptyDirectory(t)): Omit<RunningServer, 'origin'> {
+export function spawnServer (t: Teardown, env: Record<string, string>, cwd = emptyDirectory(t)): Omit<RunningServer, 'origin'> {
   const child = spawn(process.execPath, ['--import', TSX_LOADER, SERVER_ENTRY], {
     cwd,
     env: { PATH: process.env['PATH'] ?? '', ...env },
@@ -64,14 +66,14 @@ export function spawnServer (t: Test, env: Record<string, string>, cwd = emptyDi
   return { child, output }
 }
 
-function emptyDirectory (t: Test): string {
+function emptyDirectory (t: Teardown): string {
   const directory = mkdtempSync(join(tmpdir(), 'nxcloud-bff-server-'))
   t.teardown(() => rmSync(directory, { recursive: true, force: true }))
   return directory
 }
 
 /** A server against the simulator on a free loopback port, answering /healthz; `env` overrides any variable. */
-export async function startServerProcess (t: Test, simulator: NxCloudSimulator, env: Record<string, string> = {}): Promise<RunningServer> {
+export async function startServerProcess (t: Teardown, simulator: NxCloudSimulator, env: Record<string, string> = {}): Promise<RunningServer> {
   const port = await freePort()
   const origin = `http://127.0.0.1:${port}`
   const { child, output } = spawnServer(t, {
@@ -87,11 +89,16 @@ export async function startServerProcess (t: Test, simulator: NxCloudSimulator, 
     METRICS_PORT: '0',
     ...env,
   })
-  await waitFor('the server to listen', STARTUP_DEADLINE_MS, async () => {
+  await listeningAt(origin, { child, output })
+  return { child, output, origin }
+}
+
+/** Resolves once the spawned server answers /healthz at `origin`; fails at once should it exit first. */
+export async function listeningAt (origin: string, { child, output }: Omit<RunningServer, 'origin'>, what = 'the server to listen'): Promise<void> {
+  await eventually(async () => {
     if (child.exitCode !== null) throw new Error(`the server exited early: ${output.stderr}`)
     return await answersHealthz(origin)
-  })
-  return { child, output, origin }
+  }, { what, timeoutMs: STARTUP_DEADLINE_MS })
 }
 
 export async function exitOf (child: ChildProcess): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
@@ -115,7 +122,7 @@ export async function answersHealthz (origin: string): Promise<boolean> {
   }
 }
 
-/** The JSON lines a server wrote to stdout. */
-export function logLinesOf (output: RunningServer['output']): Array<Record<string, unknown>> {
-  return output.stdout.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>)
+/** The JSON lines a server wrote to stdout: `parseLogLines(output)` under its former name, for the callers that still use it. */
+export function logLinesOf (output: RunningServer['output']): LogLine[] {
+  return parseLogLines(output)
 }

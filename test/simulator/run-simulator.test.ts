@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { request } from 'undici'
-import { answersHealthz, exitOf, freePort, spawnServer, STARTUP_DEADLINE_MS, waitFor } from '../server/server-process.js'
+import { exitOf, freePort, listeningAt, spawnServer, STARTUP_DEADLINE_MS } from '../server/server-process.js'
+import { eventually } from '../support/eventually.js'
 
 // The README's "against the simulator" steps: `npm run simulator`, its lines in .env, `npm start`, curl.
 
@@ -22,7 +23,7 @@ t.test('a server configured with the lines `npm run simulator` prints serves its
   t.teardown(() => { if (simulator.exitCode === null && simulator.signalCode === null) simulator.kill('SIGKILL') })
   let printed = ''
   simulator.stdout.on('data', (chunk: Buffer) => { printed += chunk.toString('utf8') })
-  await waitFor('the simulator to print its instructions', STARTUP_DEADLINE_MS, () => PRINTED_API_KEY.test(printed))
+  await eventually(() => PRINTED_API_KEY.test(printed), { what: 'the simulator to print its instructions', timeoutMs: STARTUP_DEADLINE_MS })
 
   const envLines = printed.match(PRINTED_ENV_LINE) ?? []
   t.match(envLines, [`NXCLOUD_BASE_URL=http://127.0.0.1:${simulatorPort}`], 'it names its own URL')
@@ -32,10 +33,7 @@ t.test('a server configured with the lines `npm run simulator` prints serves its
   writeFileSync(join(cwd, '.env'), [`PORT=${serverPort}`, 'HOST=127.0.0.1', ...envLines, ''].join('\n'))
   const { child: server, output } = spawnServer(t, {}, cwd)
   const origin = `http://127.0.0.1:${serverPort}`
-  await waitFor('the server to listen', STARTUP_DEADLINE_MS, async () => {
-    if (server.exitCode !== null) throw new Error(`the server exited early: ${output.stderr}`)
-    return await answersHealthz(origin)
-  })
+  await listeningAt(origin, { child: server, output })
 
   const apiKey = PRINTED_API_KEY.exec(printed)?.[1] ?? ''
   const response = await request(`${origin}/tenants/demo-shop/phones`, { headers: { 'x-api-key': apiKey } })
