@@ -42,7 +42,10 @@ export interface ApiKeyRegistryOptions {
 }
 
 export interface ApiKeyRegistry {
-  /** The caller a presented key belongs to, or undefined for a key that is not (or no longer) issued. */
+  /**
+   * The caller a presented key belongs to, or undefined for a key that is not (or no longer) issued or
+   * not even well-formed (see isWellFormedApiKey).
+   */
   callerFor (presentedKey: string): Caller | undefined
   readonly size: number
   close (): void
@@ -89,7 +92,7 @@ export function createApiKeyRegistry (options: ApiKeyRegistryOptions): ApiKeyReg
   return {
     callerFor: (presentedKey) => {
       const known = verified.get(presentedKey)
-      if (known !== undefined) return known
+      if (known !== undefined || !isWellFormedApiKey(presentedKey)) return known
       const caller = callers.get(sha256Hex(presentedKey))
       if (caller !== undefined) verified.set(presentedKey, caller)
       return caller

@@ -81,10 +81,13 @@ export function createAuthenticator (options: AuthenticatorOptions): Authenticat
 
 function authenticateApiKey (apiKeys: ApiKeyRegistry | undefined, apiKey: string | string[]): AuthenticationOutcome {
   if (apiKeys === undefined) return new AuthenticationFailure('api-keys-not-accepted', 'api-key', 'This service accepts no API keys')
+  // A key seen before is known without checking its form again.
+  const caller = typeof apiKey === 'string' ? apiKeys.callerFor(apiKey) : undefined
+  if (caller !== undefined) return caller
   if (typeof apiKey !== 'string' || !isWellFormedApiKey(apiKey)) {
     return new AuthenticationFailure('malformed-api-key', 'api-key', 'The API key is not well-formed')
   }
-  return apiKeys.callerFor(apiKey) ?? new AuthenticationFailure('unknown-api-key', 'api-key', 'The API key is not known')
+  return new AuthenticationFailure('unknown-api-key', 'api-key', 'The API key is not known')
 }
 
 function authenticateBearer (jwt: JwtVerifier | undefined, authorization: string): AuthenticationOutcome | Promise<AuthenticationOutcome> {

@@ -127,7 +127,10 @@ async function untilShared (t: Test, keyPrefix: string, count: number): Promise<
   await eventually(async () => await sharedCount(t, keyPrefix) >= count, { what: `${count} requests shared through Redis` })
 }
 
-/** Counts the Redis commands that touch this test's rate-limit counters (scripts count once, not their inner calls). */
+/**
+ * Counts the Redis commands the instances send for this test's rate-limit counters (scripts count once,
+ * not their inner calls; the test's own reads of a count are not the instances').
+ */
 async function watchLimiterCommands (t: Test, keyPrefix: string): Promise<() => number> {
   // No ready check: its INFO reply could arrive amid the monitor's stream and confuse the client.
   const redis = new Redis(TEST_REDIS_URL, { enableReadyCheck: false })
@@ -138,7 +141,7 @@ async function watchLimiterCommands (t: Test, keyPrefix: string): Promise<() => 
   })
   let commands = 0
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (source !== 'lua' && args.some((arg) => arg.startsWith(`${keyPrefix}rate-limit:`))) commands++
+    if (source !== 'lua' && args[0]?.toLowerCase() !== 'get' && args.some((arg) => arg.startsWith(`${keyPrefix}rate-limit:`))) commands++
   })
   return () => commands
 }

@@ -105,7 +105,7 @@ t.test('curl, or no Accept at all, gets JSON; the answer carries the rate-limit 
     t.equal(answer.status, 200)
     t.match(answer.headers['content-type'], /^application\/json/, `Accept: ${accept ?? '(none)'}`)
     t.match(JSON.parse(answer.body), { status: 503, retryAfter: true })
-    t.match(answer.headers['ratelimit-policy'], /^"default";q=1000;w=60$/)
+    t.equal(answer.headers['ratelimit-limit'], '1000')
     t.type(answer.headers['x-request-id'], 'string')
   }
 })
