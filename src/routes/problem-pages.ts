@@ -1,3 +1,4 @@
+import fastifyAccepts from '@fastify/accepts'
 import Type from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ProblemError } from '../errors/problem-error.js'
@@ -12,14 +13,14 @@ import {
 } from '../errors/problem-page.js'
 import { EVERY_OPERATION_PROBLEM_STATUSES, problemResponses } from '../errors/problem-schema.js'
 import { ProblemTypes, type ProblemKind } from '../errors/problem-types.js'
-import { preferredMediaType } from '../http/content-negotiation.js'
 import { HttpHeaders, RATE_LIMIT_HEADERS, headerSchemas } from '../http/headers.js'
 import { NO_SECURITY } from '../auth/openapi-security.js'
 
 const JSON_MEDIA_TYPE = 'application/json'
 const HTML_MEDIA_TYPE = 'text/html'
-// JSON unless the client prefers HTML (a browser does): a tie, or `*/*`, is JSON.
-const OFFERS = [JSON_MEDIA_TYPE, HTML_MEDIA_TYPE] as const
+// JSON unless the client prefers HTML (a browser does): a tie, `*/*`, or an Accept that takes neither
+// (RFC 9110 §12.5.1 lets a server disregard it rather than answer 406) is JSON.
+const OFFERS = [JSON_MEDIA_TYPE, HTML_MEDIA_TYPE]
 const EXAMPLE_KIND: ProblemKind = 'rateLimited'
 
 const ProblemPageParamsSchema = Type.Object({
@@ -47,6 +48,7 @@ const EXAMPLE_PAGE = problemPageOf(EXAMPLE_KIND)
  * caller should do, as HTML for a browser and as JSON otherwise. Public, like the contract.
  */
 export const problemPagesRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  await app.register(fastifyAccepts)
   app.get(`${PROBLEM_PAGES_PATH}:name`, {
     schema: {
       operationId: 'getProblemType',
@@ -81,7 +83,7 @@ export const problemPagesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       throw new ProblemError('routeNotFound', `No problem type is named ${JSON.stringify(request.params.name)}; /openapi.json lists them`)
     }
     reply.header(HttpHeaders.vary.name, HttpHeaders.accept.name)
-    if (preferredMediaType(request.headers.accept, OFFERS) === HTML_MEDIA_TYPE) {
+    if (request.accepts().type(OFFERS) === HTML_MEDIA_TYPE) {
       reply.header(HttpHeaders.contentSecurityPolicy.name, PROBLEM_PAGE_CONTENT_SECURITY_POLICY)
       reply.type(`${HTML_MEDIA_TYPE}; charset=utf-8`).send(page.html)
       return

@@ -110,6 +110,24 @@ t.test('curl, or no Accept at all, gets JSON; the answer carries the rate-limit 
   }
 })
 
+t.test('HTML only for a client that prefers it; JSON for a tie, a wildcard, or an Accept that takes neither', async (t) => {
+  const origin = await listeningService(t)
+  const cases: Array<[string, string]> = [
+    ['text/html', 'text/html'],
+    ['text/*', 'text/html'],
+    ['application/json;q=0.4, text/html;q=0.5', 'text/html'],
+    ['application/json, text/html', 'application/json'],
+    ['text/html;q=0, */*', 'application/json'],
+    ['image/png', 'application/json'],
+    ['garbage', 'application/json'],
+  ]
+  for (const [accept, mediaType] of cases) {
+    const answer = await get(origin, ProblemTypes.rateLimited.type, accept)
+    t.equal(answer.status, 200)
+    t.match(answer.headers['content-type'], new RegExp(`^${mediaType}`), `Accept: ${accept}`)
+  }
+})
+
 t.test('an unknown name is a 404 route-not-found problem', async (t) => {
   const origin = await listeningService(t)
   for (const path of ['/problems/no-such-problem', '/problems/%3Cscript%3E', '/problems/']) {
