@@ -8,13 +8,15 @@ export const HitRows = {
   bare: 'bare Fastify route',
   conventional: 'conventional build',
   apiKey: 'hit, API key',
+  // The same server without its access line (LOG_LEVEL=warn): what pino and SonicBoom cost per hit. No verdict.
+  noAccessLine: 'hit, API key, no access line',
   jwt: 'hit, repeated JWT',
   redis: 'hit, Redis mode',
 } as const
 export type HitRowName = typeof HitRows[keyof typeof HitRows]
 
 /** The rows that are the service; the others are baselines serving its bytes and headers. */
-export const SERVICE_ROWS: readonly HitRowName[] = [HitRows.apiKey, HitRows.jwt, HitRows.redis]
+export const SERVICE_ROWS: readonly HitRowName[] = [HitRows.apiKey, HitRows.noAccessLine, HitRows.jwt, HitRows.redis]
 
 export const HIT_EFFICIENCY_MIN = 0.65
 /** An API-key hit may cost at most this share of the conventional build's CPU per request. */

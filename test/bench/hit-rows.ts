@@ -86,14 +86,16 @@ export async function measureHits (options: BenchOptions, fixture: Fixture): Pro
 async function startHitTargets (fixture: Fixture): Promise<HitTarget[]> {
   const { redis, apiKey } = fixture
   const env = { ...fixture.bffEnv, NXCLOUD_BASE_URL: fixture.simulator.url }
-  const [inProcess, shared] = await Promise.all([
+  const [inProcess, unlogged, shared] = await Promise.all([
     startBff(env),
+    startBff({ ...env, LOG_LEVEL: 'warn' }),
     redis.counter === undefined ? undefined : startBff({ ...env, REDIS_URL: redis.url, CACHE_KEY_PREFIX: redis.keyPrefix }),
   ])
   const answer = await warmCache(inProcess, apiKey)
   progress(`the baselines serve the service's hit: ${Buffer.byteLength(answer.body)} bytes of body, header fields ` +
     Object.keys(answer.headers).join(', '))
   await warmCache(inProcess, fixture.bearer)
+  await warmCache(unlogged, apiKey)
   const ready = { path: HIT_PATH, headers: apiKey }
   const [bare, conventional] = await Promise.all([
     startBaseline(Baselines.bare, answer, {}, ready),
@@ -103,6 +105,7 @@ async function startHitTargets (fixture: Fixture): Promise<HitTarget[]> {
     { name: HitRows.bare, server: bare, headers: apiKey },
     { name: HitRows.conventional, server: conventional, headers: apiKey },
     { name: HitRows.apiKey, server: inProcess, headers: apiKey },
+    { name: HitRows.noAccessLine, server: unlogged, headers: apiKey },
     { name: HitRows.jwt, server: inProcess, headers: fixture.bearer },
   ]
   if (shared !== undefined) {
