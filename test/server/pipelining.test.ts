@@ -6,6 +6,7 @@ import t from 'tap'
 import { Client } from 'undici'
 import { buildTestApp, phonesUrl, startSimulator, testConfig } from '../helper.js'
 import { eventually } from '../support/eventually.js'
+import { StatusLines } from './raw-http.js'
 import { startServerProcess } from './server-process.js'
 
 const FLOOD_REQUESTS = 20_000
@@ -127,7 +128,6 @@ const CONTRACT_REQUESTS_PER_CLIENT = 4_000
 const MAX_UNSENT_BYTES = 1_048_576
 // The default cap: its answers weigh far more than the kernel's buffers can take for a client that does not read.
 const CONTRACT_REQUESTS_PER_SOCKET = 1_000
-const STATUS_LINE = /HTTP\/1\.1 (\d{3}) /g
 // Room for an answer's header fields beside the document.
 const ANSWER_HEAD_BYTES = 1_024
 
@@ -189,20 +189,10 @@ t.test('clients pipelining large answers they never read: each connection stops 
 
 /** The statuses of every answer on a connection until the server ends it, the bodies read and dropped. */
 async function readToTheEnd (socket: Socket): Promise<number[]> {
-  const statuses: number[] = []
-  // A status line may straddle two chunks: the tail of the last one is kept.
-  let tail = ''
+  const lines = new StatusLines()
   socket.setEncoding('latin1')
-  socket.on('data', (chunk: string) => {
-    const text = tail + chunk
-    let last = 0
-    for (const match of text.matchAll(STATUS_LINE)) {
-      statuses.push(Number(match[1]))
-      last = match.index + match[0].length
-    }
-    tail = text.slice(Math.max(last, text.length - 16))
-  })
+  socket.on('data', (chunk: string) => { lines.push(chunk) })
   socket.resume()
   await new Promise((resolve) => socket.once('end', resolve))
-  return statuses
+  return lines.statuses
 }
