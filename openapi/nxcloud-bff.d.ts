@@ -255,6 +255,38 @@ export interface operations {
                     };
                 };
             };
+            /** @description [/problems/expectation-failed](/problems/expectation-failed): The expectation cannot be met */
+            417: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
+                        type: "/problems/expectation-failed";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 417;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
             /** @description [/problems/request-head-too-large](/problems/request-head-too-large): The request line and header fields are too large */
             431: {
                 headers: {
@@ -431,6 +463,38 @@ export interface operations {
                          * @enum {number}
                          */
                         status: 408;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/expectation-failed](/problems/expectation-failed): The expectation cannot be met */
+            417: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
+                        type: "/problems/expectation-failed";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 417;
                         /** @description What went wrong this time, for a human. */
                         detail: string;
                         /** @description The path of the request that failed. Absent when the request line could not be read. */
@@ -639,6 +703,38 @@ export interface operations {
                          * @enum {number}
                          */
                         status: 408;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/expectation-failed](/problems/expectation-failed): The expectation cannot be met */
+            417: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
+                        type: "/problems/expectation-failed";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 417;
                         /** @description What went wrong this time, for a human. */
                         detail: string;
                         /** @description The path of the request that failed. Absent when the request line could not be read. */
@@ -933,6 +1029,38 @@ export interface operations {
                          * @enum {number}
                          */
                         status: 408;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/expectation-failed](/problems/expectation-failed): The expectation cannot be met */
+            417: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
+                        type: "/problems/expectation-failed";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 417;
                         /** @description What went wrong this time, for a human. */
                         detail: string;
                         /** @description The path of the request that failed. Absent when the request line could not be read. */
@@ -1396,6 +1524,38 @@ export interface operations {
                          * @enum {number}
                          */
                         status: 408;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/expectation-failed](/problems/expectation-failed): The expectation cannot be met */
+            417: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
+                        type: "/problems/expectation-failed";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 417;
                         /** @description What went wrong this time, for a human. */
                         detail: string;
                         /** @description The path of the request that failed. Absent when the request line could not be read. */
@@ -1952,6 +2112,38 @@ export interface operations {
                          * @enum {number}
                          */
                         status: 408;
+                        /** @description What went wrong this time, for a human. */
+                        detail: string;
+                        /** @description The path of the request that failed. Absent when the request line could not be read. */
+                        instance?: string;
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem. */
+                        requestId: string;
+                        /** @description The `code` NxCloud answered with, when it answered with one. */
+                        upstreamCode?: number;
+                    };
+                };
+            };
+            /** @description [/problems/expectation-failed](/problems/expectation-failed): The expectation cannot be met */
+            417: {
+                headers: {
+                    /** @description The request's id: the caller's X-Request-Id when it is 1–128 of A-Z a-z 0-9 . _ : -, generated otherwise. On every answer. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /**
+                         * @description The problem type, a URI relative to this service: GET it for a page on when it happens and what to do.
+                         * @enum {string}
+                         */
+                        type: "/problems/expectation-failed";
+                        /** @description Short summary of the problem type; the same for every occurrence. */
+                        title: string;
+                        /**
+                         * @description The HTTP status code of this answer.
+                         * @enum {number}
+                         */
+                        status: 417;
                         /** @description What went wrong this time, for a human. */
                         detail: string;
                         /** @description The path of the request that failed. Absent when the request line could not be read. */

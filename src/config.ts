@@ -92,6 +92,13 @@ export const ConfigSchema = Type.Object({
   HTTP_KEEP_ALIVE_TIMEOUT_MS: PositiveInteger(72_000, 'how long an idle keep-alive connection is kept; longer than a load balancer\'s idle timeout'),
   HTTP_CONNECTION_TIMEOUT_MS: PositiveInteger(30_000, 'a connection with a request under way that moves no byte either way for this long is closed; longer than NXCLOUD_TIMEOUT_MS'),
   HTTP_MAX_REQUESTS_PER_SOCKET: PositiveInteger(1_000, 'requests served on one connection; its last answer says Connection: close and the socket is closed'),
+  // At least 64 KiB, the largest high-water mark of a socket's buffer (Node 22 and later; 16 KiB before): a
+  // buffer past its mark announces when it has drained, and the bound is judged again then.
+  HTTP_MAX_UNSENT_BYTES_PER_CONNECTION: Type.Integer({
+    minimum: 65_536,
+    default: 1_048_576,
+    description: 'bytes of answers a connection may hold unsent; past them its pipelined requests wait and it is not read from',
+  }),
   // Tracing is on when either endpoint is set (src/observability/start-tracing.ts); the SDK reads the other OTEL_* variables itself.
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'OTLP/HTTP collector; traces go to <endpoint>/v1/traces' })),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'full OTLP/HTTP traces URL, instead of the above' })),

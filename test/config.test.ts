@@ -222,12 +222,15 @@ t.test('the HTTP edge has bounded defaults, and timeouts that contradict each ot
     HTTP_KEEP_ALIVE_TIMEOUT_MS: 72_000,
     HTTP_CONNECTION_TIMEOUT_MS: 30_000,
     HTTP_MAX_REQUESTS_PER_SOCKET: 1_000,
+    HTTP_MAX_UNSENT_BYTES_PER_CONNECTION: 1_048_576,
   })
   t.same(configErrorOf({ ...ENV, HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' }).problems,
     ['HTTP_HEADERS_TIMEOUT_MS=20000 must not exceed HTTP_REQUEST_TIMEOUT_MS=10000'])
   t.same(configErrorOf({ ...ENV, NXCLOUD_TIMEOUT_MS: '30000' }).problems,
     ['HTTP_CONNECTION_TIMEOUT_MS=30000 must exceed NXCLOUD_TIMEOUT_MS=30000'], 'a connection waiting for NxCloud is not idle')
   t.match(configErrorOf({ ...ENV, HTTP_MAX_REQUESTS_PER_SOCKET: '0' }).problems, [/^HTTP_MAX_REQUESTS_PER_SOCKET=0 must be an integer >= 1/])
+  t.match(configErrorOf({ ...ENV, HTTP_MAX_UNSENT_BYTES_PER_CONNECTION: '16384' }).problems,
+    [/^HTTP_MAX_UNSENT_BYTES_PER_CONNECTION=16384 must be an integer >= 65536/], 'below a socket buffer\'s high-water mark')
 })
 
 t.test('the breaker judges a failure ratio over a window: defaults, bounds, and every bad value named at once', async (t) => {

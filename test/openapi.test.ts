@@ -19,8 +19,8 @@ const REGENERATE_TYPES = 'openapi/nxcloud-bff.d.ts is out of date: run `npm run 
 const PHONES_PATH = '/tenants/{appkey}/phones'
 const REFRESH_PATH = '/tenants/{appkey}/phones/refresh'
 const PUBLIC_PATHS = ['/healthz', '/readyz', '/openapi.json', '/problems/{name}']
-// Every operation: a request that is not valid HTTP, another method on the path, too slow, too large, a bug.
-const EVERY_OPERATION_ERROR_STATUSES = [400, 405, 408, 431, 500]
+// Every operation: a request that is not valid HTTP, another method on the path, too slow, an expectation not met, too large, a bug.
+const EVERY_OPERATION_ERROR_STATUSES = [400, 405, 408, 417, 431, 500]
 const DOCUMENTED_ERROR_STATUSES = [...EVERY_OPERATION_ERROR_STATUSES, 401, 403, 404, 429, 502, 503, 504]
 const RATE_LIMIT_HEADER_NAMES = [HttpHeaders.rateLimitLimit.name, HttpHeaders.rateLimitRemaining.name, HttpHeaders.rateLimitReset.name]
 

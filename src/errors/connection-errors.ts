@@ -1,9 +1,9 @@
-import { STATUS_CODES, type ServerResponse } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { HttpHeaders } from '../http/headers.js'
 import { pathOf } from '../http/request-path.js'
-import { logAccess, newRequestId, REQUEST_ID_LOG_LABEL, requestIdGivenTo } from '../logging/request-logging.js'
+import { logAccess, newRequestId, REQUEST_ID_LOG_LABEL, requestIdGivenTo, requestIdOf } from '../logging/request-logging.js'
 import { PROBLEM_CONTENT_TYPE, type Problem } from './problem-schema.js'
 import { ProblemTypes, type ProblemKind } from './problem-types.js'
 
@@ -58,15 +58,41 @@ export function answerClientError (this: FastifyInstance, error: NodeJS.ErrnoExc
 
 function rawAnswer (problem: ConnectionProblem): string {
   const body = JSON.stringify(problem)
-  const headers = {
+  const lines = Object.entries(closingProblemHeaders(problem, body)).map(([name, value]) => `${name}: ${value}`)
+  return `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}\r\n${lines.join('\r\n')}\r\n\r\n${body}`
+}
+
+// Every answer of Node's HTTP layer closes its connection: what the client sends next cannot be read as a request.
+function closingProblemHeaders (problem: ConnectionProblem, body: string): Record<string, string | number> {
+  return {
     'content-type': PROBLEM_CONTENT_TYPE,
     'content-length': Buffer.byteLength(body),
     [HttpHeaders.requestId.name]: problem.requestId,
     [HttpHeaders.contentTypeOptions.name]: HttpHeaders.contentTypeOptions.value,
     [HttpHeaders.connection.name]: HttpHeaders.connection.value,
   }
-  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`)
-  return `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}\r\n${lines.join('\r\n')}\r\n\r\n${body}`
+}
+
+/**
+ * Node's `checkExpectation`: a request whose Expect is not 100-continue (which Node meets itself with
+ * `100 Continue`) would get Node's bodiless 417. It is answered as a problem instead, with the request id
+ * it would have had, logged once; the connection is closed, since the client may or may not send the
+ * content it announced. No route runs.
+ */
+export function answerUnmetExpectation (log: FastifyBaseLogger, request: IncomingMessage, response: ServerResponse): void {
+  const { type, title, status } = ProblemTypes.expectationFailed
+  const requestId = requestIdOf(request)
+  const problem: Problem = {
+    type,
+    title,
+    status,
+    detail: 'The service meets no expectation but 100-continue',
+    instance: pathOf(request.url ?? '/'),
+    requestId,
+  }
+  const body = JSON.stringify(problem)
+  response.writeHead(status, closingProblemHeaders(problem, body)).end(body)
+  log.info({ [REQUEST_ID_LOG_LABEL]: requestId, method: request.method, url: request.url, statusCode: status }, 'expectation refused')
 }
 
 /**

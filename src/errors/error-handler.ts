@@ -9,6 +9,7 @@ import { PROBLEM_CONTENT_TYPE, type Problem } from './problem-schema.js'
 import { HttpHeaders } from '../http/headers.js'
 import { pathOf } from '../http/request-path.js'
 import { RouteMethods } from './route-methods.js'
+import { answerUnmetExpectation } from './connection-errors.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -41,6 +42,9 @@ export const errorHandlerPlugin = fp(async function errorHandler (app) {
     }
     return sendProblem(reply, problem)
   })
+
+  // Node's HTTP layer answers an Expect it cannot meet before Fastify sees the request: a listener makes it a problem.
+  app.server.on('checkExpectation', (request, response) => { answerUnmetExpectation(app.log, request, response) })
 
   const routeMethods = new RouteMethods()
   app.addHook('onRoute', (route) => { routeMethods.add(route.method, route.url) })

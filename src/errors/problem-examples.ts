@@ -21,6 +21,7 @@ export const ProblemExamples: Record<ProblemKind, ProblemExample> = {
     detail: 'The request line, headers or body did not arrive within the time the service allows; the connection is closed',
     beforeRequestLine: true,
   },
+  expectationFailed: { detail: 'The service meets no expectation but 100-continue' },
   requestHeadTooLarge: {
     detail: 'The request line and headers together exceed the size the service accepts',
     beforeRequestLine: true,

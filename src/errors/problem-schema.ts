@@ -38,18 +38,19 @@ function headersOfStatus (status: number): AnswerHeaderField[] {
   return [...HEADERS_OF_STATUS[status] ?? [], ...(retryAfter ? [HttpHeaders.retryAfter] : [])]
 }
 
-// Answered before a route is chosen (the not-found handler, Node's HTTP parser): no route hook adds its headers.
+// Answered before a route is chosen (the not-found handler, Node's HTTP layer): no route hook adds its headers.
 const ANSWERED_BEFORE_ROUTING = new Set<number>([
   ProblemTypes.methodNotAllowed.status,
   ProblemTypes.requestTimeout.status,
+  ProblemTypes.expectationFailed.status,
   ProblemTypes.requestHeadTooLarge.status,
 ])
 
 /**
  * The statuses every operation can answer, whatever it does: a request that is not valid HTTP, another
- * method on its path, a request or head too slow or too large, and a bug.
+ * method on its path, a request or head too slow or too large, an expectation it cannot meet, and a bug.
  */
-export const EVERY_OPERATION_PROBLEM_STATUSES = [400, 405, 408, 431, 500] as const
+export const EVERY_OPERATION_PROBLEM_STATUSES = [400, 405, 408, 417, 431, 500] as const
 
 export interface ProblemResponseOptions {
   /** The path the examples' `instance` shows: a request to the operation. */

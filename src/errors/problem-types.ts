@@ -33,6 +33,13 @@ export const ProblemTypes = {
     whenItHappens: 'The request line and headers, or the whole request, did not arrive within the time the service allows; the connection is closed.',
     whatToDo: 'Send the request again on a new connection, whole and without pauses. A client that trickles its request, or a stalled network, gets this.',
   },
+  expectationFailed: {
+    status: 417,
+    type: '/problems/expectation-failed',
+    title: 'The expectation cannot be met',
+    whenItHappens: 'The request carried an Expect header field with an expectation other than 100-continue, the only one the service meets (RFC 9110 §10.1.1). It is answered before any route runs; the connection is closed.',
+    whatToDo: 'Send the request again without that Expect field. Expect: 100-continue is met: the service answers 100 Continue, then the request.',
+  },
   requestHeadTooLarge: {
     status: 431,
     type: '/problems/request-head-too-large',

@@ -24,8 +24,20 @@ ${problemTypeList}
 // was loaded from, and a generated client is given its base URL (openapi-fetch's `baseUrl`).
 const SERVERS = [{ url: '/', description: 'The origin this document is served from' }]
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The OpenAPI document as JSON bytes, made once when the app is ready (every route known): each answer sends the same bytes. */
+    openApiDocumentJson (): Buffer
+  }
+}
+
 /** The OpenAPI 3.1 document, generated from the routes' TypeBox schemas. */
 export const swaggerPlugin = fp(async function openApi (app, options: { version: string }) {
+  let documentJson: Buffer | undefined
+  app.decorate('openApiDocumentJson', () => {
+    if (documentJson === undefined) throw new Error('the OpenAPI document is made when the app is ready')
+    return documentJson
+  })
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -44,5 +56,10 @@ export const swaggerPlugin = fp(async function openApi (app, options: { version:
         { name: 'problems', description: 'The problem types of the answers, one page each' },
       ],
     },
+  })
+  // After @fastify/swagger's own onReady hook, which gathers the shared schemas app.swagger() needs.
+  app.addHook('onReady', function makeDocumentJson (done) {
+    documentJson = Buffer.from(JSON.stringify(app.swagger()))
+    done()
   })
 }, { name: 'swagger' })

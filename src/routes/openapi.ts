@@ -2,7 +2,7 @@ import Type from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { EVERY_OPERATION_PROBLEM_STATUSES, problemResponses } from '../errors/problem-schema.js'
 import { RATE_LIMIT_HEADERS } from '../http/headers.js'
-import { jsonResponse } from '../http/responses.js'
+import { JSON_CONTENT_TYPE, jsonResponse } from '../http/responses.js'
 import { NO_SECURITY } from '../auth/openapi-security.js'
 
 const OPENAPI_PATH = '/openapi.json'
@@ -27,5 +27,8 @@ export const openApiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...problemResponses([...EVERY_OPERATION_PROBLEM_STATUSES, 429], { examplePath: OPENAPI_PATH, routeHeaders: [...RATE_LIMIT_HEADERS] }),
       },
     },
-  }, async () => app.swagger())
+  }, (_request, reply) => {
+    // The document is a few hundred KiB: serialised once, not per answer (see plugins/swagger.ts).
+    reply.type(JSON_CONTENT_TYPE).send(app.openApiDocumentJson())
+  })
 }

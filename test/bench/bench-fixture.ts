@@ -13,7 +13,7 @@ import { DEV_AUDIENCE, DEV_ISSUER, mintDevToken, startDevJwksServer } from '../d
 import { deleteKeysWithPrefix, TEST_REDIS_URL } from '../helper.js'
 import { DEMO_ACCESS_KEY, DEMO_ACCESS_SECRET } from '../simulator/demo-tenants.js'
 import { startNxCloudSimulator, type NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
-import { startPrivateRedis, stopServer, type BenchServer } from './bench-processes.js'
+import { startBff, startPrivateRedis, stopServer, type BenchServer } from './bench-processes.js'
 import { MISS_UPSTREAM_LATENCY_MS } from './bench-verdicts.js'
 import { connectRedisCommandCounter, type RedisCommandCounter } from './redis-commands.js'
 
@@ -79,6 +79,17 @@ export async function startFixture (): Promise<Fixture> {
       rmSync(keysDir, { recursive: true, force: true })
     },
   }
+}
+
+/** The compiled BFF in Redis mode with API keys on (issue 15's measurements), the rest as `env` says or at its defaults. */
+export async function startRedisBff (fixture: Fixture, env: Record<string, string> = {}): Promise<BenchServer> {
+  return await startBff({
+    ...fixture.bffEnv,
+    NXCLOUD_BASE_URL: fixture.simulator.url,
+    REDIS_URL: fixture.redis.url,
+    CACHE_KEY_PREFIX: fixture.redis.keyPrefix,
+    ...env,
+  })
 }
 
 /** BENCH_REDIS_URL when set; else a redis-server of the bench's own, when there is one; else the tests' shared Redis. */

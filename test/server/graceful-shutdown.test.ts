@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
 import { isDeepStrictEqual } from 'node:util'
 import t from 'tap'
 import type { Test } from 'tap'
@@ -114,6 +114,30 @@ t.test('while draining, readiness fails at once and the listener keeps serving, 
     t.equal(response.headers['connection'], 'close', 'and its answer closes the connection')
   }
   t.ok(app.server.listening, 'the listener is still open')
+})
+
+t.test('requests pipelined behind one in flight when the drain begins: its answer says close, the connection then ends with a FIN, the rest unanswered', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app, origin } = await listeningApp(t, simulator)
+  const socket = connect(Number(new URL(origin).port), '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  let received = ''
+  let ended: string | undefined
+  socket.setEncoding('latin1')
+  socket.on('data', (chunk: string) => { received += chunk })
+  socket.on('end', () => { ended = 'FIN' })
+  socket.on('error', (error: NodeJS.ErrnoException) => { ended = error.code })
+  const request = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`
+  socket.write(request(phonesUrl('sim-slow-1000')) + request('/healthz') + request(phonesUrl('demo-shop')))
+  await upstreamCalled(simulator)
+  app.beginShutdown()
+
+  await eventually(() => ended, { what: 'the connection to end' })
+  t.equal(ended, 'FIN', 'the server ended the connection, without a reset')
+  const answers = received.split(/(?=HTTP\/1\.1 )/)
+  t.equal(answers.length, 1, 'one answer: the requests behind it are left for the client to send again')
+  t.match(answers[0], /^HTTP\/1\.1 200 /)
+  t.match(answers[0], /\r\nconnection: close\r\n/i, 'and it said close')
 })
 
 t.test('SIGTERM drains, then finishes the request still in flight when the listener stops, logs the shutdown and exits 0', async (t) => {

@@ -1,9 +1,10 @@
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
 import t from 'tap'
 import type { Test } from 'tap'
 import { request } from 'undici'
 import { ProblemTypes, type ProblemKind } from '../../src/errors/problem-types.js'
 import { buildTestApp, phonesUrl, startSimulator, testConfig, type TestApp } from '../helper.js'
+import { eventually } from '../support/eventually.js'
 import { logLinesWith, logLineWith } from '../support/log-lines.js'
 import { firstAnswer, rawExchange, type RawAnswer } from './raw-http.js'
 
@@ -96,6 +97,44 @@ t.test('a malformed request line is a 400 problem from the HTTP parser', async (
     t.ok(exchange.closedByServer, `${JSON.stringify(requestLine)}: the connection is closed`)
     assertProblem(t, firstAnswer(exchange.text), 'invalidRequest', undefined, logs)
   }
+})
+
+t.test('an Expect other than 100-continue is a 417 problem, not Node\'s bodiless 417, and the connection is closed', async (t) => {
+  const { port, logs } = await listeningApp(t)
+  const cases: Array<[string, string]> = [
+    ['GET /healthz', 'Expect: the-moon\r\n'],
+    ['GET /healthz', 'Expect: 102-processing\r\n'],
+    [`GET ${phonesUrl('demo-shop')}`, 'Expect: 200-ok\r\n'],
+    [`POST ${phonesUrl('demo-shop')}/refresh`, 'Expect: 42\r\nContent-Type: application/json\r\nContent-Length: 2\r\n'],
+  ]
+  for (const [requestLine, headers] of cases) {
+    const exchange = await rawExchange(port, [`${requestLine} HTTP/1.1\r\nHost: x\r\n${headers}\r\n`])
+    t.ok(exchange.closedByServer, `${requestLine} with ${headers.split('\r\n')[0]}: the connection is closed`)
+    const answer = firstAnswer(exchange.text)
+    assertProblem(t, answer, 'expectationFailed', requestLine.split(' ')[1], logs)
+    t.equal(answer.headers['connection'], 'close', 'and the answer says so')
+  }
+  t.same(logLinesWith(logs, (line) => line.msg === 'request completed'), [], 'no route ran')
+})
+
+t.test('Expect: 100-continue is met: 100 Continue, then the answer to the request, the content sent after the interim answer', async (t) => {
+  const { port } = await listeningApp(t)
+  const get = await rawExchange(port, ['GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n'])
+  t.match(get.text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /, 'a request without content: 100 Continue, then 200')
+
+  const path = `${phonesUrl('demo-shop')}/refresh`
+  const socket = connect(port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  let received = ''
+  socket.setEncoding('latin1')
+  socket.on('data', (chunk: string) => { received += chunk })
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/json\r\n` +
+    'Content-Length: 2\r\nConnection: close\r\n\r\n')
+  await eventually(() => received.includes('\r\n\r\n'), { what: 'the interim answer' })
+  t.equal(received, 'HTTP/1.1 100 Continue\r\n\r\n', 'the client is asked for its content before any final answer')
+  socket.write('{}')
+  await new Promise((resolve) => socket.once('end', resolve))
+  t.equal(firstAnswer(received.slice('HTTP/1.1 100 Continue\r\n\r\n'.length)).status, 200, 'then the refresh is answered')
 })
 
 t.test('an HTTP/1.1 request without Host is a 400 problem, not Node\'s bodiless 400', async (t) => {

@@ -1,7 +1,11 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { connect, type AddressInfo, type Socket } from 'node:net'
 import t from 'tap'
-import { request } from 'undici'
-import { startSimulator } from '../helper.js'
+import { Client, request } from 'undici'
+import { buildTestApp, phonesUrl, startSimulator, testConfig } from '../helper.js'
+import { eventually } from '../support/eventually.js'
 import { FLOODED_SERVER_ENV, floodWithUnreadPipelinedRequests } from './pipelining-flood.js'
+import { StatusLines } from './raw-http.js'
 import { startServerProcess } from './server-process.js'
 
 // The bound this test holds the server to: one client flooding pipelined requests it never reads.
@@ -28,3 +32,78 @@ t.test('a client pipelining requests it never reads neither grows memory without
   t.equal(after.statusCode, 200, 'and goes on serving')
   await after.body.dump()
 })
+
+const CONTRACT_REQUEST = 'GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
+const FLOODING_CLIENTS = 8
+const CONTRACT_REQUESTS_PER_CLIENT = 4_000
+const MAX_UNSENT_BYTES = 1_048_576
+// The default cap: its answers weigh far more than the kernel's buffers can take for a client that does not read.
+const CONTRACT_REQUESTS_PER_SOCKET = 1_000
+// Room for an answer's header fields beside the document.
+const ANSWER_HEAD_BYTES = 1_024
+
+/** The bytes the server holds for a connection: in the socket's buffer, and in the answers queued behind it. */
+function heldBytes (socket: Socket, responses: ServerResponse[]): number {
+  return responses.reduce((bytes, response) => bytes + (response.socket === null ? response.writableLength : 0), socket.writableLength)
+}
+
+t.test('clients pipelining large answers they never read: each connection stops being read past its byte bound, others are served', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app } = await buildTestApp(t, testConfig(simulator, {
+    RATE_LIMIT_MAX: '1000000',
+    HTTP_MAX_UNSENT_BYTES_PER_CONNECTION: String(MAX_UNSENT_BYTES),
+    HTTP_MAX_REQUESTS_PER_SOCKET: String(CONTRACT_REQUESTS_PER_SOCKET),
+  }))
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  const serverSockets = new Map<number, Socket>()
+  const answers = new Map<Socket, ServerResponse[]>()
+  app.server.on('connection', (socket: Socket) => { serverSockets.set(socket.remotePort ?? 0, socket) })
+  app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    answers.set(request.socket, [...answers.get(request.socket) ?? [], response])
+  })
+  const answerBytes = app.openApiDocumentJson().length + ANSWER_HEAD_BYTES
+
+  const pipelined = CONTRACT_REQUEST.repeat(CONTRACT_REQUESTS_PER_CLIENT)
+  const floods = await Promise.all(Array.from({ length: FLOODING_CLIENTS }, async () => {
+    const socket = connect(port, '127.0.0.1')
+    socket.on('error', () => {})
+    await new Promise((resolve) => socket.once('connect', resolve))
+    socket.pause()
+    socket.write(pipelined)
+    return socket
+  }))
+  t.teardown(() => { for (const socket of floods) socket.destroy() })
+  const held = await eventually(() => {
+    const sockets = floods.map((flood) => serverSockets.get(flood.localPort ?? 0))
+    if (sockets.some((socket) => socket === undefined)) return false
+    const all = sockets as Socket[]
+    return all.every((socket) => socket.isPaused() && heldBytes(socket, answers.get(socket) ?? []) > MAX_UNSENT_BYTES) && all
+  }, { what: 'every flooding connection to be held past its bound' })
+  for (const socket of held) {
+    t.ok(socket.bytesRead < pipelined.length, `a flooding connection was read ${socket.bytesRead} of ${pipelined.length} bytes, then not any more`)
+    t.ok(heldBytes(socket, answers.get(socket) ?? []) <= MAX_UNSENT_BYTES + answerBytes, 'its unsent answers are within the bound plus one')
+  }
+
+  const normal = new Client(`http://127.0.0.1:${port}`)
+  t.teardown(() => normal.destroy())
+  for (const path of [phonesUrl('demo-shop'), '/openapi.json', '/healthz']) {
+    const response = await normal.request({ method: 'GET', path })
+    await response.body.dump()
+    t.equal(response.statusCode, 200, `another client is served as usual: ${path}`)
+  }
+
+  const statuses = await readToTheEnd(floods[0]!)
+  t.same(statuses, Array.from({ length: CONTRACT_REQUESTS_PER_SOCKET }, () => 200),
+    'once a flooding client reads, it gets every answer up to the per-connection cap, then the connection ends')
+})
+
+/** The statuses of every answer on a connection until the server ends it, the bodies read and dropped. */
+async function readToTheEnd (socket: Socket): Promise<number[]> {
+  const lines = new StatusLines()
+  socket.setEncoding('latin1')
+  socket.on('data', (chunk: string) => { lines.push(chunk) })
+  socket.resume()
+  await new Promise((resolve) => socket.once('end', resolve))
+  return lines.statuses
+}

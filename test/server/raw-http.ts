@@ -77,3 +77,26 @@ export function firstAnswer (text: string): RawAnswer {
 export function countAnswers (text: string): number {
   return text.match(/(?:^|\n|})HTTP\/1\.1 \d{3} /g)?.length ?? 0
 }
+
+const STATUS_LINE = /HTTP\/1\.1 (\d{3}) /g
+// Longer than a status line, so that one split between two chunks is found whole in the next.
+const KEPT_TAIL_CHARS = 16
+
+/**
+ * The status of every answer in what a connection receives, chunk by chunk, without keeping the bodies
+ * (a client reading hundreds of megabytes of answers). Assumes no body holds a status line.
+ */
+export class StatusLines {
+  readonly statuses: number[] = []
+  #tail = ''
+
+  push (chunk: string): void {
+    const text = this.#tail + chunk
+    let end = 0
+    for (const match of text.matchAll(STATUS_LINE)) {
+      this.statuses.push(Number(match[1]))
+      end = match.index + match[0].length
+    }
+    this.#tail = text.slice(Math.max(end, text.length - KEPT_TAIL_CHARS))
+  }
+}

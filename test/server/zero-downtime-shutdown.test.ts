@@ -6,6 +6,7 @@ import type { Test } from 'tap'
 import { Client, Pool, type Dispatcher } from 'undici'
 import { phonesUrl, startSimulator } from '../helper.js'
 import { eventually } from '../support/eventually.js'
+import { describeKeepAliveLoad, resetsIn, startKeepAliveLoad } from './keep-alive-load.js'
 import { exitOf, startServerProcess, STARTUP_DEADLINE_MS } from './server-process.js'
 
 // Short stand-ins for Kubernetes' seconds, long enough for a busy machine to notice readiness and stop
@@ -292,4 +293,45 @@ t.test('a rolling restart of one of two instances under continuous load loses no
   t.ok(stats.sentAfterMark > REPLACEMENT_SHARE, 'the load went on through the restart')
   t.ok(balancer.backend('second').served > 0 && terminated.served > 0, 'both instances took load before the restart')
   t.equal(first.output.stderr, '')
+})
+
+// Many at once, each sending as soon as its previous answer came.
+const KEPT_ALIVE_CONNECTIONS = 32
+// Long enough that a busy machine notices the readiness failing well before the listener stops.
+const KEPT_ALIVE_DRAIN_MS = 2_000
+const KEPT_ALIVE_WARM_UP_REQUESTS = 2_000
+
+t.test('SIGTERM under many kept-alive connections behind a balancer: no request reset, every answer after readiness failed closes its connection, each with a FIN', async (t) => {
+  const simulator = await startSimulator(t)
+  const { child, origin } = await startServerProcess(t, simulator, { ...SERVER_ENV, SHUTDOWN_DRAIN_DELAY_MS: String(KEPT_ALIVE_DRAIN_MS) })
+  const port = Number(new URL(origin).port)
+  // New connections reach the instance until its readiness failed; then the balancer sends them elsewhere.
+  let routed = true
+  const load = startKeepAliveLoad({
+    request: `GET ${LOAD_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`,
+    connections: KEPT_ALIVE_CONNECTIONS,
+    nextPort: () => routed ? port : undefined,
+  })
+  t.teardown(() => load.stop())
+  const stats = load.statsOf(port)
+  await eventually(() => stats.requests['kept-alive'].answered >= KEPT_ALIVE_WARM_UP_REQUESTS, { what: 'the load to be under way' })
+
+  const exited = exitOf(child)
+  child.kill('SIGTERM')
+  await eventually(async () => await probeReadiness(origin) === 503, { what: 'readiness to fail' })
+  load.mark()
+  // The balancer hears of it later: meanwhile new connections still come, and are served, closing.
+  await eventually(() => stats.requests.fresh['answered-close'] >= KEPT_ALIVE_CONNECTIONS, { what: 'new connections served during the drain' })
+  routed = false
+  t.same(await exited, { code: 0, signal: null }, 'the process exits 0')
+  await load.stop()
+  t.comment(describeKeepAliveLoad(stats))
+
+  t.equal(resetsIn(stats), 0, 'no request, and no connection after its last answer, was reset')
+  t.equal(stats.requests.fresh['closed-unanswered'] + stats.requests['kept-alive']['closed-unanswered'], 0, 'no request was left unanswered')
+  t.equal(stats.keptAliveAfterMark, 0, 'every answer to a request sent after readiness failed said Connection: close')
+  t.ok(stats.requests['kept-alive']['answered-close'] > 0, 'requests on kept-alive connections were answered during the drain, closing them')
+  t.equal(stats.closes.ended, stats.requests.fresh['answered-close'] + stats.requests['kept-alive']['answered-close'],
+    'the server ended each connection after the answer that said close, with a FIN')
+  t.same([...stats.statuses.keys()], [200], 'every answer was the list')
 })
