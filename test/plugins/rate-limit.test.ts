@@ -13,6 +13,7 @@ import { TEST_REDIS_URL, buildTestApp, phonesUrl, startSimulator, testConfig, un
 import type { NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
 import { apiKeyEnv, issue, writeApiKeyFile } from '../auth/api-key-fixture.js'
 import { eventually } from '../support/eventually.js'
+import type { RedisClient } from '../../src/redis/redis-client.js'
 import { fakeDate } from '../support/fake-date.js'
 
 const TENANT_URL = phonesUrl('demo-shop')
@@ -170,14 +171,14 @@ t.test('the probes are not limited and carry no RateLimit fields; other routes a
 })
 
 /** Closes the app's Redis connection, as an outage would, and waits until the client knows it. */
-async function disconnect (redis: Redis | undefined): Promise<void> {
+async function disconnect (redis: RedisClient | undefined): Promise<void> {
   if (redis === undefined) return
   const ended = once(redis, 'end')
   redis.disconnect()
   await ended
 }
 
-async function reconnect (redis: Redis | undefined): Promise<void> {
+async function reconnect (redis: RedisClient | undefined): Promise<void> {
   if (redis === undefined) return
   const ready = once(redis, 'ready')
   await redis.connect()
