@@ -185,13 +185,11 @@ export class SharedCounts {
   }
 
   #slotGroupOf (key: string): number {
-    return this.#slotGroups === 1 ? 0 : fnv1a(key) % this.#slotGroups
+    return slotGroupOf(key, this.#slotGroups)
   }
 
-  // A single server keeps the keys it always had; a cluster's carry their group's hash tag.
   #keyOf (counter: WindowCounter): string {
-    const tag = this.#slotGroups === 1 ? '' : `{rl${this.#slotGroupOf(counter.key)}}:`
-    return `${this.#keyPrefix}${COUNTER_KEY}${tag}${counter.key}`
+    return sharedCountKey(this.#keyPrefix, counter.key, this.#slotGroups)
   }
 
   #argumentsOf (sent: SentCount[]): number[] {
@@ -213,6 +211,19 @@ function restore (sent: SentCount[]): void {
   for (const { counter, added, generation } of sent) {
     if (counter.generation === generation) counter.unsynced += added
   }
+}
+
+/**
+ * Where Redis holds a client's shared count: a single server under the key it always had, a cluster's
+ * with its slot group's hash tag.
+ */
+export function sharedCountKey (keyPrefix: string, clientKey: string, slotGroups: number): string {
+  const tag = slotGroups === 1 ? '' : `{rl${slotGroupOf(clientKey, slotGroups)}}:`
+  return `${keyPrefix}${COUNTER_KEY}${tag}${clientKey}`
+}
+
+function slotGroupOf (clientKey: string, slotGroups: number): number {
+  return slotGroups === 1 ? 0 : fnv1a(clientKey) % slotGroups
 }
 
 // 32-bit FNV-1a: cheap and spreads short keys evenly enough over a few groups.

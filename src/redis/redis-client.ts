@@ -119,15 +119,15 @@ export function subscriberConnections (client: RedisClient, topology: RedisTopol
   }
 }
 
-/** Quits politely when the connection is up, else drops it: closing never waits on a Redis that is gone. */
+/**
+ * Quits politely when the connection is up, then drops whatever is left: closing never waits on a Redis
+ * that is gone, and `disconnect()` also closes the connections a Sentinel client keeps to the Sentinels
+ * (its failover detector), which `quit()` leaves reconnecting.
+ */
 export async function closeRedis (client: RedisClient): Promise<void> {
   if (client.status === 'ready') {
-    try {
-      await client.quit()
-      return
-    } catch {
-      // fall through: the connection went away while quitting
-    }
+    // The connection may go away while quitting: disconnecting below covers it.
+    await client.quit().catch(() => {})
   }
   client.disconnect()
 }

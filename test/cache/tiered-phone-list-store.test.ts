@@ -9,8 +9,9 @@ import { storedPhoneList } from '../../src/cache/phone-list-store.js'
 import { ProblemTypes } from '../../src/errors/problem-types.js'
 import type { NxCloudSimulator } from '../simulator/nxcloud-simulator.js'
 import { eventually } from '../support/eventually.js'
+import { startInstance, type Answer, type Instance } from '../support/listening-instance.js'
 import { peerPhoneListStore } from '../support/peer-store.js'
-import { TEST_REDIS_URL, buildTestApp, deleteKeysWithPrefix, phonesUrl, startSimulator, testConfig, type TestApp } from '../helper.js'
+import { TEST_REDIS_URL, deleteKeysWithPrefix, startSimulator, testConfig } from '../helper.js'
 
 // The issue's bound on how soon a change made by one instance reaches every other instance's memory.
 const PROPAGATION_LIMIT_MS = 100
@@ -20,28 +21,6 @@ const POLL_MS = 5
 const HITS_COUNTED = 200
 const SUBSCRIBER_RETURN_BUDGET_MS = 3_000
 const CACHE_HEADERS = ['x-cache', 'age', 'cache-control', 'cache-status', 'etag'] as const
-
-interface Answer {
-  status: number
-  headers: Record<string, string>
-  body: string
-}
-
-interface Instance extends TestApp {
-  get (appkey: string): Promise<Answer>
-  refresh (appkey: string): Promise<Answer>
-}
-
-/** One instance of the service over a real socket. */
-async function startInstance (t: Test, config: TestApp['config']): Promise<Instance> {
-  const instance = await buildTestApp(t, config)
-  const origin = await instance.app.listen({ port: 0, host: '127.0.0.1' })
-  const call = async (method: string, path: string): Promise<Answer> => {
-    const response = await fetch(`${origin}${path}`, { method })
-    return { status: response.status, headers: Object.fromEntries(response.headers), body: await response.text() }
-  }
-  return { ...instance, get: (appkey) => call('GET', phonesUrl(appkey)), refresh: (appkey) => call('POST', `${phonesUrl(appkey)}/refresh`) }
-}
 
 function twoInstanceConfig (simulator: NxCloudSimulator, env: Record<string, string> = {}) {
   return testConfig(simulator, { REDIS_URL: TEST_REDIS_URL, RATE_LIMIT_MAX: '1000000', ...env })
