@@ -240,7 +240,7 @@ function redisProblems (variables: ConfigVariables): string[] {
   const problems: string[] = []
   const topologies = REDIS_TOPOLOGY_VARIABLES.filter((name) => variables[name] !== undefined)
   if (topologies.length > 1) {
-    problems.push(`${topologies.join(' and ')} are all set; set only one: REDIS_URL (one server), REDIS_SENTINELS (Sentinel) or REDIS_CLUSTER_NODES (Cluster)`)
+    problems.push(`${topologies.join(' and ')} are set together; set only one: REDIS_URL (one server), REDIS_SENTINELS (Sentinel) or REDIS_CLUSTER_NODES (Cluster)`)
   }
   if ((variables.REDIS_SENTINELS === undefined) !== (variables.REDIS_SENTINEL_NAME === undefined)) {
     problems.push('REDIS_SENTINELS and REDIS_SENTINEL_NAME go together: the Sentinels, and the name of the master they watch')

@@ -11,12 +11,16 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Test } from 'tap'
 import { Cluster, Redis } from 'ioredis'
 import type { RedisClient } from '../../src/redis/redis-client.js'
 import { eventually } from './eventually.js'
 
 export type TopologyKind = 'standalone' | 'sentinel' | 'cluster'
+
+/** Whoever owns the topology: a tap test, or a script with a teardown list of its own. */
+export interface Teardown {
+  teardown (fn: () => unknown): void
+}
 
 export const SENTINEL_MASTER_NAME = 'nxcloud-bff-test'
 // A cluster node also listens on its port + 10000 (the cluster bus).
@@ -75,9 +79,9 @@ interface Workspace {
 }
 
 /** The topology of `kind`, started now and torn down with the test. */
-export async function startTopology (t: Test, kind: 'sentinel'): Promise<SentinelTopology>
-export async function startTopology (t: Test, kind: TopologyKind): Promise<Topology>
-export async function startTopology (t: Test, kind: TopologyKind): Promise<Topology> {
+export async function startTopology (t: Teardown, kind: 'sentinel'): Promise<SentinelTopology>
+export async function startTopology (t: Teardown, kind: TopologyKind): Promise<Topology>
+export async function startTopology (t: Teardown, kind: TopologyKind): Promise<Topology> {
   const workspace = openWorkspace(t)
   switch (kind) {
     case 'standalone': return await startStandalone(t, workspace)
@@ -86,7 +90,7 @@ export async function startTopology (t: Test, kind: TopologyKind): Promise<Topol
   }
 }
 
-async function startStandalone (t: Test, workspace: Workspace): Promise<Topology> {
+async function startStandalone (t: Teardown, workspace: Workspace): Promise<Topology> {
   const port = await freePort()
   const server = await workspace.start(`server-${port}`, serverArgs(port, workspace.dir))
   const url = `redis://127.0.0.1:${port}`
@@ -101,7 +105,7 @@ async function startStandalone (t: Test, workspace: Workspace): Promise<Topology
   }
 }
 
-async function startSentinelGroup (t: Test, workspace: Workspace): Promise<SentinelTopology> {
+async function startSentinelGroup (t: Teardown, workspace: Workspace): Promise<SentinelTopology> {
   const masterPort = await freePort()
   const replicaPort = await freePort()
   const master = await workspace.start(`master-${masterPort}`, serverArgs(masterPort, workspace.dir))
@@ -181,7 +185,7 @@ async function startSentinelGroup (t: Test, workspace: Workspace): Promise<Senti
   }
 }
 
-async function startCluster (t: Test, workspace: Workspace): Promise<Topology> {
+async function startCluster (t: Teardown, workspace: Workspace): Promise<Topology> {
   const ports: number[] = []
   const servers: RedisProcess[] = []
   for (let index = 0; index < 3; index++) {
@@ -221,7 +225,7 @@ export async function clusterReady (ports: number[]): Promise<void> {
 
 const testOptions = { maxRetriesPerRequest: 1, lazyConnect: true } as const
 
-async function testClient (t: Test, make: () => RedisClient): Promise<RedisClient> {
+async function testClient (t: Teardown, make: () => RedisClient): Promise<RedisClient> {
   const client = make()
   client.on('error', () => {})
   t.teardown(() => { client.disconnect() })
@@ -273,7 +277,7 @@ function serverArgs (port: number, dir: string): string[] {
  * A temporary directory for the processes' files, and a watchdog: a detached shell that kills every
  * process whose pid file is there once the test process is gone, however it went.
  */
-function openWorkspace (t: Test): Workspace {
+function openWorkspace (t: Teardown): Workspace {
   const dir = mkdtempSync(join(tmpdir(), 'nxcloud-bff-redis-'))
   const children = new Set<ChildProcess>()
   const watchdog = spawn('sh', ['-c',

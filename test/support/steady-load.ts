@@ -25,6 +25,7 @@ export interface LoadSample {
   status: number
   cache: string | undefined
   origin: string
+  path: string
   kind: string
 }
 
@@ -62,9 +63,9 @@ export function startSteadyLoad (options: SteadyLoadOptions): SteadyLoad {
     const done = request(origin + path, { method, headers, dispatcher: agent }).then(async (response) => {
       await response.body.dump()
       const cache = response.headers['x-cache']
-      samples.push({ sentAtMs, latencyMs: now() - sentAtMs, status: response.statusCode, cache: typeof cache === 'string' ? cache : undefined, origin, kind })
+      samples.push({ sentAtMs, latencyMs: now() - sentAtMs, status: response.statusCode, cache: typeof cache === 'string' ? cache : undefined, origin, path, kind })
     }, () => {
-      samples.push({ sentAtMs, latencyMs: now() - sentAtMs, status: 0, cache: undefined, origin, kind })
+      samples.push({ sentAtMs, latencyMs: now() - sentAtMs, status: 0, cache: undefined, origin, path, kind })
     }).finally(() => { inFlight.delete(done) })
     inFlight.add(done)
   }

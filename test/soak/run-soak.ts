@@ -1,0 +1,219 @@
+/**
+ * `npm run soak [-- --minutes N --rate R]`: three instances of the compiled service (`dist/server.js`,
+ * separate processes) on a Sentinel group of the soak's own, under mixed traffic for N minutes (10 by
+ * default) at R requests a second (200): hits, misses, unknown tenants, refreshes, 401, 403 and 429;
+ * a rolling restart of every instance at 40 % of the run and a Sentinel failover at 65 %. It reports
+ * the answers by kind, status and X-Cache, the unexpected ones, NxCloud calls against tenants, p50 and
+ * p99 per minute, and each instance's resident memory after warm-up and at the end. Not part of
+ * `npm test`: figures depend on the machine, so they are printed, never asserted.
+ */
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { parseArgs } from 'node:util'
+import { Scopes } from '../../src/auth/caller.js'
+import { issueApiKey } from '../../src/auth/issue-api-key.js'
+import { rssBytesOf, startBff, stopServer, type BenchServer } from '../bench/bench-processes.js'
+import { DEMO_ACCESS_KEY, DEMO_ACCESS_SECRET, generatedTenantAppkey } from '../simulator/demo-tenants.js'
+import { startNxCloudSimulator } from '../simulator/nxcloud-simulator.js'
+import { startTopology } from '../support/redis-topologies.js'
+import { startSteadyLoad, summarise, type LoadRequest, type LoadSample } from '../support/steady-load.js'
+
+const INSTANCES = 3
+const WARM_TENANTS = 20
+// Misses come from a pool this large, each asked again once the TTL has made it stale or gone.
+const MISS_POOL = 2_000
+const UNKNOWN_TENANTS = 50
+const UPSTREAM_LATENCY_MS = 20
+const CACHE_TTL_SECONDS = 60
+const LIMITED_KEY_MAX = 10
+const RESTART_AT = 0.4
+const FAILOVER_AT = 0.65
+const MINUTE_MS = 60_000
+// An instance's memory is judged from its first sample this long after it started.
+const WARM_UP_MS = 60_000
+const RSS_TOLERANCE = 0.1
+const MIB = 1024 * 1024
+
+const { values: args } = parseArgs({ options: { minutes: { type: 'string', default: '10' }, rate: { type: 'string', default: '200' } } })
+const minutes = Number(args.minutes)
+const ratePerSecond = Number(args.rate)
+if (!(minutes > 0) || !(ratePerSecond > 0)) throw new Error('--minutes and --rate must be positive numbers')
+const durationMs = minutes * MINUTE_MS
+
+// What a kind of request may be answered with; anything else is unexpected.
+const EXPECTED: Record<string, number[]> = {
+  hit: [200], miss: [200], unknown: [404], refresh: [200], unauthenticated: [401], forbidden: [403], limited: [200, 429],
+}
+
+const teardowns: Array<() => unknown> = []
+const owner = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }
+const startedAt = performance.now()
+const log = (message: string): void => { process.stdout.write(`[${((performance.now() - startedAt) / 1000).toFixed(0).padStart(4)} s] ${message}\n`) }
+
+interface Slot {
+  server: BenchServer
+  startedAtMs: number
+  /** RSS samples of the process now in the slot: [ms since the load started, bytes]. */
+  rss: Array<[number, number]>
+  restarts: number
+}
+
+try {
+  await soak()
+} finally {
+  for (const teardown of teardowns.reverse()) await teardown()
+}
+
+async function soak (): Promise<void> {
+  const simulator = await startNxCloudSimulator({ accessKey: DEMO_ACCESS_KEY, accessSecret: DEMO_ACCESS_SECRET, latencyMs: UPSTREAM_LATENCY_MS })
+  owner.teardown(() => simulator.close())
+  log('starting a Sentinel group (master, replica, three Sentinels)')
+  const topology = await startTopology(owner, 'sentinel')
+  const keys = writeKeys()
+  const env = {
+    NXCLOUD_BASE_URL: simulator.url,
+    NXCLOUD_ACCESS_KEY: DEMO_ACCESS_KEY,
+    NXCLOUD_ACCESS_SECRET: DEMO_ACCESS_SECRET,
+    NXCLOUD_ALLOW_DEMO_CREDENTIALS: 'true',
+    API_KEYS_FILE: keys.file,
+    ...topology.env,
+    CACHE_KEY_PREFIX: `nxcloud-bff-soak:${randomUUID()}:`,
+    CACHE_TTL_SECONDS: String(CACHE_TTL_SECONDS),
+    RATE_LIMIT_MAX: '1000000000',
+    SHUTDOWN_DRAIN_DELAY_MS: '1000',
+    LOG_LEVEL: 'warn',
+  }
+  const slots: Slot[] = []
+  for (let index = 0; index < INSTANCES; index++) slots.push({ server: await startBff(env), startedAtMs: 0, rss: [], restarts: 0 })
+  owner.teardown(() => Promise.all(slots.map((slot) => stopServer(slot.server))))
+  log(`${INSTANCES} instances up: ${slots.map((slot) => slot.server.origin).join(', ')}`)
+
+  const routed = new Set(slots)
+  const load = startSteadyLoad({
+    origins: () => [...routed].map((slot) => slot.server.origin),
+    next: (index) => requestOf(index, keys),
+    ratePerSecond,
+  })
+  owner.teardown(() => load.stop())
+  const events: string[] = []
+  const callsPerMinute: number[] = []
+  let callsAtMinute = simulator.calls
+  const sampleRss = (): void => {
+    for (const slot of slots) slot.rss.push([load.now(), rssBytesOf(slot.server)])
+  }
+  sampleRss()
+  const sampler = setInterval(() => {
+    sampleRss()
+    callsPerMinute.push(simulator.calls - callsAtMinute)
+    callsAtMinute = simulator.calls
+    log(`minute ${callsPerMinute.length}: ${load.samples.length} answers so far, ${simulator.calls} NxCloud calls`)
+  }, MINUTE_MS)
+  owner.teardown(() => { clearInterval(sampler) })
+
+  await sleep(durationMs * RESTART_AT)
+  for (const [index, slot] of slots.entries()) {
+    // As a load balancer would: no new request once the instance is told to stop (its readiness fails at once).
+    routed.delete(slot)
+    await stopServer(slot.server)
+    slot.server = await startBff(env)
+    slot.startedAtMs = load.now()
+    slot.rss = [[load.now(), rssBytesOf(slot.server)]]
+    slot.restarts++
+    routed.add(slot)
+    events.push(`${(load.now() / 1000).toFixed(0)} s: instance ${index + 1} restarted`)
+    log(`instance ${index + 1} restarted`)
+  }
+  await sleep(Math.max(0, durationMs * FAILOVER_AT - load.now()))
+  const oldMaster = await topology.masterPort()
+  const newMaster = await topology.failover()
+  events.push(`${(load.now() / 1000).toFixed(0)} s: Sentinel failover, master ${oldMaster} → ${newMaster}`)
+  log(`failover: master ${oldMaster} → ${newMaster}`)
+  await sleep(Math.max(0, durationMs - load.now()))
+  clearInterval(sampler)
+  await load.stop()
+  sampleRss()
+  callsPerMinute.push(simulator.calls - callsAtMinute)
+  process.stdout.write(`\n${report(load.samples, slots, events, callsPerMinute, simulator.calls)}\n`)
+}
+
+interface SoakKeys {
+  file: string
+  reader: string
+  refresher: string
+  narrow: string
+  limited: string
+  unknown: string
+}
+
+function writeKeys (): SoakKeys {
+  const reader = issueApiKey('soak-reader', '*', [Scopes.phonesRead])
+  const refresher = issueApiKey('soak-refresher', '*', [Scopes.phonesRead, Scopes.cacheRefresh])
+  const narrow = issueApiKey('soak-narrow', ['demo-shop'], [Scopes.phonesRead])
+  const limited = issueApiKey('soak-limited', '*', [Scopes.phonesRead], LIMITED_KEY_MAX)
+  const dir = mkdtempSync(join(tmpdir(), 'nxcloud-bff-soak-'))
+  owner.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const file = join(dir, 'api-keys.json')
+  writeFileSync(file, JSON.stringify([reader.entry, refresher.entry, narrow.entry, limited.entry]))
+  return { file, reader: reader.key, refresher: refresher.key, narrow: narrow.key, limited: limited.key, unknown: issueApiKey('soak-unknown', '*', [Scopes.phonesRead]).key }
+}
+
+// The mix, by the request's place in each hundred.
+function requestOf (index: number, keys: SoakKeys): LoadRequest {
+  const share = index % 100
+  const warm = generatedTenantAppkey(index % WARM_TENANTS)
+  const path = (appkey: string) => `/tenants/${appkey}/phones`
+  const as = (key: string) => ({ 'x-api-key': key })
+  if (share < 65) return { kind: 'hit', path: path(warm), headers: as(keys.reader) }
+  if (share < 75) return { kind: 'miss', path: path(generatedTenantAppkey(WARM_TENANTS + (Math.floor(index / 100) * 10 + share - 65) % MISS_POOL)), headers: as(keys.reader) }
+  if (share < 80) return { kind: 'unknown', path: path(`no-such-app-${Math.floor(index / 100) % UNKNOWN_TENANTS}`), headers: as(keys.reader) }
+  if (share < 82) return { kind: 'refresh', method: 'POST', path: `${path(warm)}/refresh`, headers: as(keys.refresher) }
+  if (share < 87) return { kind: 'unauthenticated', path: path(warm), headers: as(keys.unknown) }
+  if (share < 92) return { kind: 'forbidden', path: path(warm), headers: as(keys.narrow) }
+  return { kind: 'limited', path: path(warm), headers: as(keys.limited) }
+}
+
+function report (samples: LoadSample[], slots: Slot[], events: string[], callsPerMinute: number[], calls: number): string {
+  const lines: string[] = []
+  const unexpected = samples.filter((sample) => !(EXPECTED[sample.kind] ?? []).includes(sample.status))
+  lines.push(`Soak: ${minutes} min, ${ratePerSecond} requests/s over ${INSTANCES} instances on a Sentinel group, NxCloud answering in ${UPSTREAM_LATENCY_MS} ms, CACHE_TTL_SECONDS=${CACHE_TTL_SECONDS}`)
+  lines.push(...events.map((event) => `- ${event}`))
+  lines.push('', `Answers: ${samples.length}; unexpected: ${unexpected.length}${unexpected.length > 0 ? ` (${describe(unexpected)})` : ''}`, '')
+  lines.push('| kind | expected | answers (status, X-Cache) |', '|---|---|---|')
+  for (const [kind, expected] of Object.entries(EXPECTED)) {
+    lines.push(`| ${kind} | ${expected.join(' or ')} | ${describe(samples.filter((sample) => sample.kind === kind))} |`)
+  }
+  const tenantsOf = (kind: string) => new Set(samples.filter((sample) => sample.kind === kind).map((sample) => sample.path)).size
+  const refreshes = samples.filter((sample) => sample.kind === 'refresh').length
+  lines.push('', `NxCloud calls: ${calls} for ${tenantsOf('hit')} warm tenants, ${tenantsOf('miss')} miss tenants and ${tenantsOf('unknown')} unknown appkeys ` +
+    `asked, and ${refreshes} refreshes (each a call by design); per minute: ${callsPerMinute.join(', ')}`)
+  lines.push('', '| minute | answers | p50 ms | p99 ms | unexpected |', '|---|---|---|---|---|')
+  for (let minute = 0; minute * MINUTE_MS < durationMs; minute++) {
+    const from = minute * MINUTE_MS
+    const summary = summarise(samples, from, from + MINUTE_MS)
+    const wrong = unexpected.filter((sample) => sample.sentAtMs >= from && sample.sentAtMs < from + MINUTE_MS).length
+    lines.push(`| ${minute + 1} | ${summary.requests} | ${summary.p50Ms.toFixed(1)} | ${summary.p99Ms.toFixed(1)} | ${wrong} |`)
+  }
+  lines.push('', '| instance | restarts | RSS after warm-up (MiB) | RSS at the end (MiB) | change |', '|---|---|---|---|---|')
+  for (const [index, slot] of slots.entries()) {
+    const warm = slot.rss.find(([atMs]) => atMs - slot.startedAtMs >= WARM_UP_MS)
+    const end = slot.rss.at(-1)
+    const change = warm === undefined || end === undefined ? undefined : (end[1] - warm[1]) / warm[1]
+    const verdict = change === undefined ? 'run too short to judge' : `${(change * 100).toFixed(1)} % ${Math.abs(change) <= RSS_TOLERANCE ? '(within 10 %)' : '(beyond 10 %)'}`
+    lines.push(`| ${index + 1} | ${slot.restarts} | ${warm === undefined ? '-' : (warm[1] / MIB).toFixed(1)} | ${end === undefined ? '-' : (end[1] / MIB).toFixed(1)} | ${verdict} |`)
+  }
+  return lines.join('\n')
+}
+
+// "200 HIT: 120, 200 MISS: 3, 404: 7"
+function describe (samples: LoadSample[]): string {
+  const counts = new Map<string, number>()
+  for (const { status, cache } of samples) {
+    const key = `${status === 0 ? 'no answer' : status}${cache === undefined ? '' : ` ${cache}`}`
+    counts.set(key, (counts.get(key) ?? 0) + 1)
+  }
+  return [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([key, count]) => `${key}: ${count}`).join(', ')
+}
