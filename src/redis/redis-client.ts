@@ -65,7 +65,9 @@ export function createRedisClient (topology: RedisTopology, commandTimeoutMs: nu
         sentinels: topology.sentinels,
         name: topology.name,
         ...(topology.sentinelPassword === undefined ? {} : { sentinelPassword: topology.sentinelPassword }),
+        // REDIS_TLS covers the Sentinels and the servers alike.
         enableTLSForSentinelMode: topology.tls,
+        ...(topology.tls ? { sentinelTLS: {} } : {}),
         // Hears the sentinels' +switch-master and reconnects at once rather than at the next failure.
         failoverDetector: true,
         // A master demoted by a failover answers writes with READONLY: reconnect, and ask the sentinels again.
