@@ -63,7 +63,7 @@ export const ConfigSchema = Type.Object({
   REDIS_CLUSTER_NODES: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated host:port of some nodes of a Redis Cluster; the others are discovered' })),
   REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: 'password of the Redis servers (Sentinel or Cluster; with REDIS_URL when the URL has none)' })),
   REDIS_TLS: Type.Boolean({ default: false, description: 'TLS to the Redis servers and Sentinels (REDIS_URL says it with rediss://)' }),
-  REDIS_COMMAND_TIMEOUT_MS: PositiveInteger(250, 'a Redis command slower than this counts as a cache failure'),
+  REDIS_COMMAND_TIMEOUT_MS: PositiveInteger(250, 'a Redis command slower than this counts as a Redis failure: Redis is then skipped until a probe answers'),
   CACHE_TTL_SECONDS: Type.Integer({ minimum: 0, default: 300, description: 'how long a list stays fresh; 0: no caching' }),
   CACHE_STALE_WHILE_REVALIDATE_SECONDS: Type.Integer({
     minimum: 0, default: 60, description: 'after freshness, how long a list is still served while one refresh replaces it',

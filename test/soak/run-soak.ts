@@ -17,6 +17,8 @@ import { parseArgs } from 'node:util'
 import { Scopes } from '../../src/auth/caller.js'
 import { issueApiKey } from '../../src/auth/issue-api-key.js'
 import { rssBytesOf, startBff, stopServer, type BenchServer } from '../bench/bench-processes.js'
+import { scrape, valueOf } from '../metrics/prometheus-text.js'
+import { freePort } from '../server/server-process.js'
 import { DEMO_ACCESS_KEY, DEMO_ACCESS_SECRET, generatedTenantAppkey } from '../simulator/demo-tenants.js'
 import { startNxCloudSimulator } from '../simulator/nxcloud-simulator.js'
 import { startTopology } from '../support/redis-topologies.js'
@@ -29,12 +31,14 @@ const MISS_POOL = 2_000
 const UNKNOWN_TENANTS = 50
 const UPSTREAM_LATENCY_MS = 20
 const CACHE_TTL_SECONDS = 60
+const CACHE_NEGATIVE_TTL_SECONDS = 30
 const LIMITED_KEY_MAX = 10
 const RESTART_AT = 0.4
 const FAILOVER_AT = 0.65
 const MINUTE_MS = 60_000
-// An instance's memory is judged from its first sample this long after it started.
-const WARM_UP_MS = 60_000
+// An instance's memory is judged from its first sample this long after it started: long enough for the
+// traffic to have gone once round the miss pool (every 100 s) and through a TTL and a stale window.
+const WARM_UP_MS = 150_000
 const RSS_TOLERANCE = 0.1
 const MIB = 1024 * 1024
 
@@ -54,11 +58,22 @@ const owner = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }
 const startedAt = performance.now()
 const log = (message: string): void => { process.stdout.write(`[${((performance.now() - startedAt) / 1000).toFixed(0).padStart(4)} s] ${message}\n`) }
 
+interface MemorySample {
+  /** Ms since the load started. */
+  atMs: number
+  pid: number | undefined
+  rssBytes: number
+  heapUsedBytes: number | undefined
+}
+
 interface Slot {
   server: BenchServer
+  metricsPort: number
   startedAtMs: number
-  /** RSS samples of the process now in the slot: [ms since the load started, bytes]. */
-  rss: Array<[number, number]>
+  /** Memory of the process now in the slot. */
+  memory: MemorySample[]
+  /** Every sample of every process the slot had, for the report. */
+  history: MemorySample[]
   restarts: number
 }
 
@@ -83,12 +98,16 @@ async function soak (): Promise<void> {
     ...topology.env,
     CACHE_KEY_PREFIX: `nxcloud-bff-soak:${randomUUID()}:`,
     CACHE_TTL_SECONDS: String(CACHE_TTL_SECONDS),
+    CACHE_NEGATIVE_TTL_SECONDS: String(CACHE_NEGATIVE_TTL_SECONDS),
     RATE_LIMIT_MAX: '1000000000',
     SHUTDOWN_DRAIN_DELAY_MS: '1000',
     LOG_LEVEL: 'warn',
   }
   const slots: Slot[] = []
-  for (let index = 0; index < INSTANCES; index++) slots.push({ server: await startBff(env), startedAtMs: 0, rss: [], restarts: 0 })
+  for (let index = 0; index < INSTANCES; index++) {
+    const metricsPort = await freePort()
+    slots.push({ server: await startBff({ ...env, METRICS_PORT: String(metricsPort) }), metricsPort, startedAtMs: 0, memory: [], history: [], restarts: 0 })
+  }
   owner.teardown(() => Promise.all(slots.map((slot) => stopServer(slot.server))))
   log(`${INSTANCES} instances up: ${slots.map((slot) => slot.server.origin).join(', ')}`)
 
@@ -102,12 +121,16 @@ async function soak (): Promise<void> {
   const events: string[] = []
   const callsPerMinute: number[] = []
   let callsAtMinute = simulator.calls
-  const sampleRss = (): void => {
-    for (const slot of slots) slot.rss.push([load.now(), rssBytesOf(slot.server)])
+  const sampleMemory = async (): Promise<void> => {
+    for (const slot of slots) {
+      const sample = { atMs: load.now(), pid: slot.server.process.pid, rssBytes: rssBytesOf(slot.server), heapUsedBytes: await heapUsedOf(slot) }
+      slot.memory.push(sample)
+      slot.history.push(sample)
+    }
   }
-  sampleRss()
+  await sampleMemory()
   const sampler = setInterval(() => {
-    sampleRss()
+    sampleMemory().catch(() => {})
     callsPerMinute.push(simulator.calls - callsAtMinute)
     callsAtMinute = simulator.calls
     log(`minute ${callsPerMinute.length}: ${load.samples.length} answers so far, ${simulator.calls} NxCloud calls`)
@@ -119,9 +142,9 @@ async function soak (): Promise<void> {
     // As a load balancer would: no new request once the instance is told to stop (its readiness fails at once).
     routed.delete(slot)
     await stopServer(slot.server)
-    slot.server = await startBff(env)
+    slot.server = await startBff({ ...env, METRICS_PORT: String(slot.metricsPort) })
     slot.startedAtMs = load.now()
-    slot.rss = [[load.now(), rssBytesOf(slot.server)]]
+    slot.memory = []
     slot.restarts++
     routed.add(slot)
     events.push(`${(load.now() / 1000).toFixed(0)} s: instance ${index + 1} restarted`)
@@ -135,9 +158,17 @@ async function soak (): Promise<void> {
   await sleep(Math.max(0, durationMs - load.now()))
   clearInterval(sampler)
   await load.stop()
-  sampleRss()
+  await sampleMemory()
   callsPerMinute.push(simulator.calls - callsAtMinute)
   process.stdout.write(`\n${report(load.samples, slots, events, callsPerMinute, simulator.calls)}\n`)
+}
+
+async function heapUsedOf (slot: Slot): Promise<number | undefined> {
+  try {
+    return valueOf((await scrape(`http://127.0.0.1:${slot.metricsPort}`)).samples, 'nodejs_heap_size_used_bytes')
+  } catch {
+    return undefined
+  }
 }
 
 interface SoakKeys {
@@ -186,26 +217,70 @@ function report (samples: LoadSample[], slots: Slot[], events: string[], callsPe
   for (const [kind, expected] of Object.entries(EXPECTED)) {
     lines.push(`| ${kind} | ${expected.join(' or ')} | ${describe(samples.filter((sample) => sample.kind === kind))} |`)
   }
-  const tenantsOf = (kind: string) => new Set(samples.filter((sample) => sample.kind === kind).map((sample) => sample.path)).size
   const refreshes = samples.filter((sample) => sample.kind === 'refresh').length
-  lines.push('', `NxCloud calls: ${calls} for ${tenantsOf('hit')} warm tenants, ${tenantsOf('miss')} miss tenants and ${tenantsOf('unknown')} unknown appkeys ` +
-    `asked, and ${refreshes} refreshes (each a call by design); per minute: ${callsPerMinute.join(', ')}`)
-  lines.push('', '| minute | answers | p50 ms | p99 ms | unexpected |', '|---|---|---|---|---|')
+  const periods = freshnessPeriods(samples)
+  lines.push('', `NxCloud calls: ${calls}. The most a cache coalescing perfectly across instances would make: one per tenant and ` +
+    `freshness period in which it was asked (${periods.tenants} tenants, ${periods.count} periods: TTL ${CACHE_TTL_SECONDS} s, ` +
+    `${CACHE_NEGATIVE_TTL_SECONDS} s for an unknown appkey) plus one per refresh (${refreshes}): ${periods.count + refreshes}. ` +
+    `Per minute: ${callsPerMinute.join(', ')}.`)
+  lines.push('', '| minute | answers | p50 ms | p99 ms | p99 of hits ms | unexpected |', '|---|---|---|---|---|---|')
   for (let minute = 0; minute * MINUTE_MS < durationMs; minute++) {
     const from = minute * MINUTE_MS
     const summary = summarise(samples, from, from + MINUTE_MS)
+    const hits = summarise(samples.filter((sample) => sample.kind === 'hit'), from, from + MINUTE_MS)
     const wrong = unexpected.filter((sample) => sample.sentAtMs >= from && sample.sentAtMs < from + MINUTE_MS).length
-    lines.push(`| ${minute + 1} | ${summary.requests} | ${summary.p50Ms.toFixed(1)} | ${summary.p99Ms.toFixed(1)} | ${wrong} |`)
+    lines.push(`| ${minute + 1} | ${summary.requests} | ${summary.p50Ms.toFixed(1)} | ${summary.p99Ms.toFixed(1)} | ${hits.p99Ms.toFixed(1)} | ${wrong} |`)
+  }
+  lines.push('', 'Resident memory (and V8 heap used), MiB, per instance and minute; * marks a new process:', '',
+    `| minute | ${slots.map((_, index) => `instance ${index + 1}`).join(' | ')} |`, `|---|${slots.map(() => '---|').join('')}`)
+  const rows = Math.max(...slots.map((slot) => slot.history.length))
+  for (let row = 0; row < rows; row++) {
+    const cells = slots.map((slot) => {
+      const sample = slot.history[row]
+      if (sample === undefined) return '-'
+      const fresh = row > 0 && slot.history[row - 1]?.pid !== sample.pid
+      return `${fresh ? '* ' : ''}${mib(sample.rssBytes)} (${sample.heapUsedBytes === undefined ? '-' : mib(sample.heapUsedBytes)})`
+    })
+    lines.push(`| ${row === rows - 1 ? 'end' : row} | ${cells.join(' | ')} |`)
   }
   lines.push('', '| instance | restarts | RSS after warm-up (MiB) | RSS at the end (MiB) | change |', '|---|---|---|---|---|')
   for (const [index, slot] of slots.entries()) {
-    const warm = slot.rss.find(([atMs]) => atMs - slot.startedAtMs >= WARM_UP_MS)
-    const end = slot.rss.at(-1)
-    const change = warm === undefined || end === undefined ? undefined : (end[1] - warm[1]) / warm[1]
+    const warm = slot.memory.find(({ atMs }) => atMs - slot.startedAtMs >= WARM_UP_MS)
+    const end = slot.memory.at(-1)
+    const change = warm === undefined || end === undefined || warm === end ? undefined : (end.rssBytes - warm.rssBytes) / warm.rssBytes
     const verdict = change === undefined ? 'run too short to judge' : `${(change * 100).toFixed(1)} % ${Math.abs(change) <= RSS_TOLERANCE ? '(within 10 %)' : '(beyond 10 %)'}`
-    lines.push(`| ${index + 1} | ${slot.restarts} | ${warm === undefined ? '-' : (warm[1] / MIB).toFixed(1)} | ${end === undefined ? '-' : (end[1] / MIB).toFixed(1)} | ${verdict} |`)
+    lines.push(`| ${index + 1} | ${slot.restarts} | ${warm === undefined ? '-' : mib(warm.rssBytes)} | ${end === undefined ? '-' : mib(end.rssBytes)} | ${verdict} |`)
   }
   return lines.join('\n')
+}
+
+function mib (bytes: number): string {
+  return (bytes / MIB).toFixed(1)
+}
+
+/**
+ * Tenants asked, and the freshness periods in which they were: a period opens with an ask past the end
+ * of the one before, and lasts the TTL (of an unknown appkey, the negative TTL).
+ */
+function freshnessPeriods (samples: LoadSample[]): { tenants: number, count: number } {
+  const asks = new Map<string, number[]>()
+  for (const sample of samples) {
+    if (sample.kind !== 'hit' && sample.kind !== 'miss' && sample.kind !== 'unknown') continue
+    const times = asks.get(sample.path)
+    if (times === undefined) asks.set(sample.path, [sample.sentAtMs])
+    else times.push(sample.sentAtMs)
+  }
+  let count = 0
+  for (const [path, times] of asks) {
+    const lifetimeMs = (path.includes('/no-such-app-') ? CACHE_NEGATIVE_TTL_SECONDS : CACHE_TTL_SECONDS) * 1000
+    let periodEndsAtMs = Number.NEGATIVE_INFINITY
+    for (const atMs of times.sort((a, b) => a - b)) {
+      if (atMs < periodEndsAtMs) continue
+      count++
+      periodEndsAtMs = atMs + lifetimeMs
+    }
+  }
+  return { tenants: asks.size, count }
 }
 
 // "200 HIT: 120, 200 MISS: 3, 404: 7"
