@@ -36,6 +36,9 @@ const LIMITED_KEY_MAX = 10
 const RESTART_AT = 0.4
 const FAILOVER_AT = 0.65
 const MINUTE_MS = 60_000
+// Memory is sampled this often: the resident set swings by a fifth with the collector's cycles, so it is
+// judged by the median of a minute's samples, not by one.
+const MEMORY_SAMPLE_MS = 10_000
 // An instance's memory is judged from its first sample this long after it started: long enough for the
 // traffic to have gone once round the miss pool (every 100 s) and through a TTL and a stale window.
 const WARM_UP_MS = 150_000
@@ -129,13 +132,16 @@ async function soak (): Promise<void> {
     }
   }
   await sampleMemory()
+  const memorySampler = setInterval(() => { sampleMemory().catch(() => {}) }, MEMORY_SAMPLE_MS)
   const sampler = setInterval(() => {
-    sampleMemory().catch(() => {})
     callsPerMinute.push(simulator.calls - callsAtMinute)
     callsAtMinute = simulator.calls
     log(`minute ${callsPerMinute.length}: ${load.samples.length} answers so far, ${simulator.calls} NxCloud calls`)
   }, MINUTE_MS)
-  owner.teardown(() => { clearInterval(sampler) })
+  owner.teardown(() => {
+    clearInterval(sampler)
+    clearInterval(memorySampler)
+  })
 
   await sleep(durationMs * RESTART_AT)
   for (const [index, slot] of slots.entries()) {
@@ -157,6 +163,7 @@ async function soak (): Promise<void> {
   log(`failover: master ${oldMaster} → ${newMaster}`)
   await sleep(Math.max(0, durationMs - load.now()))
   clearInterval(sampler)
+  clearInterval(memorySampler)
   await load.stop()
   await sampleMemory()
   callsPerMinute.push(simulator.calls - callsAtMinute)
@@ -231,27 +238,40 @@ function report (samples: LoadSample[], slots: Slot[], events: string[], callsPe
     const wrong = unexpected.filter((sample) => sample.sentAtMs >= from && sample.sentAtMs < from + MINUTE_MS).length
     lines.push(`| ${minute + 1} | ${summary.requests} | ${summary.p50Ms.toFixed(1)} | ${summary.p99Ms.toFixed(1)} | ${hits.p99Ms.toFixed(1)} | ${wrong} |`)
   }
-  lines.push('', 'Resident memory (and V8 heap used), MiB, per instance and minute; * marks a new process:', '',
+  lines.push('', 'Resident memory (and V8 heap used), MiB, per instance: medians of each minute\'s samples (one every ' +
+    `${MEMORY_SAMPLE_MS / 1000} s); * marks a minute in which a new process took the instance's place:`, '',
     `| minute | ${slots.map((_, index) => `instance ${index + 1}`).join(' | ')} |`, `|---|${slots.map(() => '---|').join('')}`)
-  const rows = Math.max(...slots.map((slot) => slot.history.length))
-  for (let row = 0; row < rows; row++) {
+  for (let minute = 0; minute * MINUTE_MS < durationMs; minute++) {
     const cells = slots.map((slot) => {
-      const sample = slot.history[row]
-      if (sample === undefined) return '-'
-      const fresh = row > 0 && slot.history[row - 1]?.pid !== sample.pid
-      return `${fresh ? '* ' : ''}${mib(sample.rssBytes)} (${sample.heapUsedBytes === undefined ? '-' : mib(sample.heapUsedBytes)})`
+      const within = slot.history.filter(({ atMs }) => atMs >= minute * MINUTE_MS && atMs < (minute + 1) * MINUTE_MS)
+      if (within.length === 0) return '-'
+      const fresh = new Set(within.map(({ pid }) => pid)).size > 1 ? '* ' : ''
+      return `${fresh}${mib(median(within.map(({ rssBytes }) => rssBytes)))} (${mib(median(within.map(({ heapUsedBytes }) => heapUsedBytes ?? 0)))})`
     })
-    lines.push(`| ${row === rows - 1 ? 'end' : row} | ${cells.join(' | ')} |`)
+    lines.push(`| ${minute + 1} | ${cells.join(' | ')} |`)
   }
-  lines.push('', '| instance | restarts | RSS after warm-up (MiB) | RSS at the end (MiB) | change |', '|---|---|---|---|---|')
+  lines.push('', `Each instance's process at the end, its resident memory after warm-up (median of the minute from ${WARM_UP_MS / 1000} s ` +
+    'after it started) and in the last minute:', '',
+  '| instance | restarts | RSS after warm-up (MiB) | RSS in the last minute (MiB) | change |', '|---|---|---|---|---|')
   for (const [index, slot] of slots.entries()) {
-    const warm = slot.memory.find(({ atMs }) => atMs - slot.startedAtMs >= WARM_UP_MS)
-    const end = slot.memory.at(-1)
-    const change = warm === undefined || end === undefined || warm === end ? undefined : (end.rssBytes - warm.rssBytes) / warm.rssBytes
+    const warm = rssMedian(slot.memory, slot.startedAtMs + WARM_UP_MS, slot.startedAtMs + WARM_UP_MS + MINUTE_MS)
+    const last = rssMedian(slot.memory, durationMs - MINUTE_MS, Number.POSITIVE_INFINITY)
+    const judged = warm !== undefined && last !== undefined && slot.startedAtMs + WARM_UP_MS + MINUTE_MS <= durationMs - MINUTE_MS
+    const change = judged ? (last - warm) / warm : undefined
     const verdict = change === undefined ? 'run too short to judge' : `${(change * 100).toFixed(1)} % ${Math.abs(change) <= RSS_TOLERANCE ? '(within 10 %)' : '(beyond 10 %)'}`
-    lines.push(`| ${index + 1} | ${slot.restarts} | ${warm === undefined ? '-' : mib(warm.rssBytes)} | ${end === undefined ? '-' : mib(end.rssBytes)} | ${verdict} |`)
+    lines.push(`| ${index + 1} | ${slot.restarts} | ${warm === undefined ? '-' : mib(warm)} | ${last === undefined ? '-' : mib(last)} | ${verdict} |`)
   }
   return lines.join('\n')
+}
+
+function median (values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? 0
+}
+
+function rssMedian (samples: MemorySample[], fromMs: number, toMs: number): number | undefined {
+  const within = samples.filter(({ atMs }) => atMs >= fromMs && atMs < toMs)
+  return within.length === 0 ? undefined : median(within.map(({ rssBytes }) => rssBytes))
 }
 
 function mib (bytes: number): string {
