@@ -13,6 +13,7 @@ import { connectionStatePlugin } from './plugins/connection-state.js'
 import { phoneListPlugin } from './plugins/phone-list.js'
 import { rateLimitPlugin } from './plugins/rate-limit.js'
 import { redisPlugin } from './plugins/redis.js'
+import { redisTopologyOf } from './redis/redis-client.js'
 import { givenLogDestination, stdoutLogDestination } from './logging/log-destination.js'
 import { AccessLogController, requestIdOf } from './logging/request-logging.js'
 import { swaggerPlugin } from './plugins/swagger.js'
@@ -81,7 +82,7 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
   await app.register(connectionStatePlugin, { maxUnsentBytesPerConnection: config.HTTP_MAX_UNSENT_BYTES_PER_CONNECTION })
   await app.register(corsPlugin, { origins: parseOrigins(config.CORS_ORIGINS) })
   await app.register(swaggerPlugin, { version: SERVICE_VERSION })
-  await app.register(redisPlugin, { url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS })
+  await app.register(redisPlugin, { topology: redisTopologyOf(config), commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS })
   await app.register(metricsPlugin)
   await app.register(accessPlugin, accessOptionsOf(config))
   await app.register(rateLimitPlugin, {

@@ -3,6 +3,7 @@ import { isIP } from 'node:net'
 import Type, { type Static, type TSchema } from 'typebox'
 import Value from 'typebox/value'
 import { levels, type LevelWithSilent } from 'pino'
+import type { HostPort } from './redis/redis-client.js'
 
 // pino's own levels, and `silent`.
 const LogLevelSchema = Type.Union([...Object.keys(levels.values), 'silent'].map((level) => Type.Literal(level)))
@@ -55,8 +56,14 @@ export const ConfigSchema = Type.Object({
   NXCLOUD_BREAKER_MIN_CALLS: PositiveInteger(10, 'attempts the breaker\'s window must hold before their failure ratio can open it'),
   NXCLOUD_BREAKER_WINDOW_MS: Type.Integer({ minimum: 1000, default: 10_000, description: 'the window of recent NxCloud attempts the breaker judges' }),
   NXCLOUD_BREAKER_OPEN_MS: PositiveInteger(10_000, 'how long the breaker stays open before one probe tests NxCloud'),
-  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
-  REDIS_COMMAND_TIMEOUT_MS: PositiveInteger(250, 'a Redis command slower than this counts as a cache failure'),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'a single Redis server (rediss:// for TLS)' })),
+  REDIS_SENTINELS: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated host:port of the Sentinels watching the master REDIS_SENTINEL_NAME' })),
+  REDIS_SENTINEL_NAME: Type.Optional(Type.String({ minLength: 1, description: 'the master\'s name in the Sentinels\' configuration' })),
+  REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: 'the Sentinels\' own password (requirepass), when they have one' })),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated host:port of some nodes of a Redis Cluster; the others are discovered' })),
+  REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: 'password of the Redis servers (Sentinel or Cluster; with REDIS_URL when the URL has none)' })),
+  REDIS_TLS: Type.Boolean({ default: false, description: 'TLS to the Redis servers and Sentinels (REDIS_URL says it with rediss://)' }),
+  REDIS_COMMAND_TIMEOUT_MS: PositiveInteger(250, 'a Redis command slower than this counts as a Redis failure: Redis is then skipped until a probe answers'),
   CACHE_TTL_SECONDS: Type.Integer({ minimum: 0, default: 300, description: 'how long a list stays fresh; 0: no caching' }),
   CACHE_STALE_WHILE_REVALIDATE_SECONDS: Type.Integer({
     minimum: 0, default: 60, description: 'after freshness, how long a list is still served while one refresh replaces it',
@@ -113,9 +120,11 @@ export type TrustProxy = false | number | string[]
 type ConfigVariables = Static<typeof ConfigSchema>
 
 /** The validated configuration: the secret resolved (from its variable or its file), TRUST_PROXY parsed. */
-export type Config = Omit<ConfigVariables, 'NXCLOUD_ACCESS_SECRET' | 'NXCLOUD_ACCESS_SECRET_FILE' | 'TRUST_PROXY'> & {
+export type Config = Omit<ConfigVariables, 'NXCLOUD_ACCESS_SECRET' | 'NXCLOUD_ACCESS_SECRET_FILE' | 'TRUST_PROXY' | 'REDIS_SENTINELS' | 'REDIS_CLUSTER_NODES'> & {
   NXCLOUD_ACCESS_SECRET: string
   TRUST_PROXY: TrustProxy
+  REDIS_SENTINELS?: HostPort[]
+  REDIS_CLUSTER_NODES?: HostPort[]
 }
 
 export class ConfigError extends Error {
@@ -125,7 +134,7 @@ export class ConfigError extends Error {
   }
 }
 
-const SECRET_VARIABLES = new Set(['NXCLOUD_ACCESS_SECRET'])
+const SECRET_VARIABLES = new Set(['NXCLOUD_ACCESS_SECRET', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD'])
 // Variables no longer read, whose meaning did not carry over: a deployment still setting one is told what replaced it.
 const RETIRED_VARIABLES: Record<string, string> = {
   NXCLOUD_BREAKER_THRESHOLD: 'the breaker now judges the share of failed attempts over a window: ' +
@@ -146,11 +155,19 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
   const variables = converted as ConfigVariables
   const secret = resolveSecret(variables, problems)
   const trustProxy = parseTrustProxy(variables.TRUST_PROXY, problems)
-  problems.push(...authProblems(variables), ...placeholderProblems(variables, secret), ...upstreamProblems(variables), ...httpProblems(variables),
+  const sentinels = parseHostPorts('REDIS_SENTINELS', variables.REDIS_SENTINELS, problems)
+  const clusterNodes = parseHostPorts('REDIS_CLUSTER_NODES', variables.REDIS_CLUSTER_NODES, problems)
+  problems.push(...redisProblems(variables), ...authProblems(variables), ...placeholderProblems(variables, secret), ...upstreamProblems(variables), ...httpProblems(variables),
     ...retiredProblems(env))
   if (problems.length > 0 || secret === undefined || trustProxy === undefined) throw new ConfigError(problems)
-  const { NXCLOUD_ACCESS_SECRET_FILE: _file, ...rest } = variables
-  return { ...rest, NXCLOUD_ACCESS_SECRET: secret, TRUST_PROXY: trustProxy }
+  const { NXCLOUD_ACCESS_SECRET_FILE: _file, REDIS_SENTINELS: _sentinels, REDIS_CLUSTER_NODES: _nodes, ...rest } = variables
+  return {
+    ...rest,
+    NXCLOUD_ACCESS_SECRET: secret,
+    TRUST_PROXY: trustProxy,
+    ...(sentinels === undefined ? {} : { REDIS_SENTINELS: sentinels }),
+    ...(clusterNodes === undefined ? {} : { REDIS_CLUSTER_NODES: clusterNodes }),
+  }
 }
 
 const variableSchemas = ConfigSchema.properties as unknown as Record<string, TSchema>
@@ -221,6 +238,51 @@ function isProxyAddress (entry: string): boolean {
   if (prefix === undefined) return true
   const maxPrefix = family === 4 ? 32 : 128
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= maxPrefix
+}
+
+const REDIS_TOPOLOGY_VARIABLES = ['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const
+
+// One topology or none; the variables of one topology only with it.
+function redisProblems (variables: ConfigVariables): string[] {
+  const problems: string[] = []
+  const topologies = REDIS_TOPOLOGY_VARIABLES.filter((name) => variables[name] !== undefined)
+  if (topologies.length > 1) {
+    problems.push(`${topologies.join(' and ')} are set together; set only one: REDIS_URL (one server), REDIS_SENTINELS (Sentinel) or REDIS_CLUSTER_NODES (Cluster)`)
+  }
+  if ((variables.REDIS_SENTINELS === undefined) !== (variables.REDIS_SENTINEL_NAME === undefined)) {
+    problems.push('REDIS_SENTINELS and REDIS_SENTINEL_NAME go together: the Sentinels, and the name of the master they watch')
+  }
+  if (variables.REDIS_SENTINEL_PASSWORD !== undefined && variables.REDIS_SENTINELS === undefined) {
+    problems.push('REDIS_SENTINEL_PASSWORD is set without REDIS_SENTINELS')
+  }
+  const settings = (['REDIS_PASSWORD', 'REDIS_TLS'] as const).filter((name) => variables[name] !== undefined && variables[name] !== false)
+  if (topologies.length === 0 && settings.length > 0) {
+    problems.push(`${settings.join(' and ')} set without a Redis: set REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES`)
+  }
+  return problems
+}
+
+const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/
+
+/** `host:port,host:port` (an IPv6 address in brackets) into addresses; every bad entry is named. */
+function parseHostPorts (name: string, list: string | undefined, problems: string[]): HostPort[] | undefined {
+  if (list === undefined) return undefined
+  const entries = list.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+  const addresses: HostPort[] = []
+  const invalid: string[] = []
+  for (const entry of entries) {
+    const match = HOST_PORT.exec(entry)
+    const port = Number(match?.[3])
+    const host = match?.[1] ?? match?.[2]
+    if (host === undefined || !(port >= 1 && port <= 65535)) invalid.push(entry)
+    else addresses.push({ host, port })
+  }
+  if (invalid.length > 0 || addresses.length === 0) {
+    problems.push(`${name}=${JSON.stringify(list)} must be a comma-separated list of host:port (an IPv6 address in brackets)` +
+      `${invalid.length > 0 ? `; not host:port: ${invalid.join(', ')}` : ''}`)
+    return undefined
+  }
+  return addresses
 }
 
 // More calls in flight than sockets would queue inside the HTTP pool, where waiting looks like NxCloud's slowness.

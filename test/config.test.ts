@@ -107,6 +107,39 @@ t.test('the secret never appears in the error message', async (t) => {
   t.match(error.message, 'NXCLOUD_ACCESS_KEY is required')
 })
 
+t.test('Redis in one of three topologies: a server, a Sentinel group or a cluster, their addresses parsed', async (t) => {
+  const sentinel = loadConfig({ ...ENV, REDIS_SENTINELS: 'sentinel-a:26379, 10.0.0.7:26380,[::1]:26381', REDIS_SENTINEL_NAME: 'mymaster', REDIS_SENTINEL_PASSWORD: 's3', REDIS_PASSWORD: 'p4', REDIS_TLS: 'true' })
+  t.same(sentinel.REDIS_SENTINELS, [{ host: 'sentinel-a', port: 26379 }, { host: '10.0.0.7', port: 26380 }, { host: '::1', port: 26381 }])
+  t.equal(sentinel.REDIS_SENTINEL_NAME, 'mymaster')
+  t.equal(sentinel.REDIS_TLS, true)
+  t.equal(sentinel.REDIS_URL, undefined)
+  const cluster = loadConfig({ ...ENV, REDIS_CLUSTER_NODES: 'redis-0:6379,redis-1:6379', REDIS_PASSWORD: 'p4' })
+  t.same(cluster.REDIS_CLUSTER_NODES, [{ host: 'redis-0', port: 6379 }, { host: 'redis-1', port: 6379 }])
+  t.equal(cluster.REDIS_TLS, false)
+  t.notOk('REDIS_SENTINELS' in cluster, 'a topology not chosen is absent')
+})
+
+t.test('Redis topology problems are reported together, with the others, and passwords never shown', async (t) => {
+  const error = configErrorOf({
+    ...ENV,
+    PORT: 'abc',
+    REDIS_URL: 'redis://cache:6379',
+    REDIS_CLUSTER_NODES: 'redis-0:6379,redis-1,redis-2:99999',
+    REDIS_SENTINEL_PASSWORD: 'sentinel-secret-9',
+  })
+  t.same(error.problems, [
+    'PORT="abc" must be an integer >= 0 and <= 65535',
+    'REDIS_CLUSTER_NODES="redis-0:6379,redis-1,redis-2:99999" must be a comma-separated list of host:port (an IPv6 address in brackets); not host:port: redis-1, redis-2:99999',
+    'REDIS_URL and REDIS_CLUSTER_NODES are set together; set only one: REDIS_URL (one server), REDIS_SENTINELS (Sentinel) or REDIS_CLUSTER_NODES (Cluster)',
+    'REDIS_SENTINEL_PASSWORD is set without REDIS_SENTINELS',
+  ])
+  t.same(configErrorOf({ ...ENV, REDIS_SENTINELS: 'sentinel-a:26379' }).problems,
+    ['REDIS_SENTINELS and REDIS_SENTINEL_NAME go together: the Sentinels, and the name of the master they watch'])
+  const orphan = configErrorOf({ ...ENV, REDIS_PASSWORD: 'redis-secret-7', REDIS_TLS: 'true' })
+  t.same(orphan.problems, ['REDIS_PASSWORD and REDIS_TLS set without a Redis: set REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES'])
+  for (const secret of ['sentinel-secret-9', 'redis-secret-7']) t.notMatch(error.message + orphan.message, secret)
+})
+
 interface ProcessResult {
   code: number | null
   signal: NodeJS.Signals | null

@@ -3,7 +3,10 @@ import type { PhoneListStore, StoredEntry } from './phone-list-store.js'
 
 interface Retained {
   entry: StoredEntry
+  /** Until when `peek` answers it. */
   expiresAtMs: number
+  /** Until when `held` still answers it, for stale-if-error; at least `expiresAtMs`. */
+  heldUntilMs: number
 }
 
 /**
@@ -15,11 +18,16 @@ interface Retained {
  */
 export const ENTRY_OVERHEAD_BYTES = 850
 
-/** The in-process tier: also `set` with an absolute end, and emptied at once when told to. */
+/** The in-process tier: also `set` with absolute ends, and emptied at once when told to. */
 export interface MemoryPhoneListStore extends PhoneListStore {
   readonly peek: (appkey: string) => StoredEntry | undefined
-  /** Keeps `entry` until `expiresAtMs`, an absolute time (the tiered store's end of freshness). */
-  keepUntil (appkey: string, entry: StoredEntry, expiresAtMs: number): void
+  /**
+   * Keeps `entry`: `peek` answers it until `expiresAtMs` (the tiered store's end of freshness), `held`
+   * until `heldUntilMs` (its end of stale-if-error), both absolute times.
+   */
+  keepUntil (appkey: string, entry: StoredEntry, expiresAtMs: number, heldUntilMs?: number): void
+  /** The entry while it is held, past `peek`'s end too: what a failing shared tier leaves to serve. */
+  held (appkey: string): StoredEntry | undefined
   forget (appkey: string): void
   clear (): void
   /** The estimated bytes held, which the bound applies to. */
@@ -37,17 +45,26 @@ export function createMemoryPhoneListStore (maxBytes: number): MemoryPhoneListSt
   const peek = (appkey: string): StoredEntry | undefined => {
     const retained = entries.get(appkey)
     if (retained === undefined) return undefined
-    if (Date.now() < retained.expiresAtMs) return retained.entry
+    const nowMs = Date.now()
+    if (nowMs < retained.expiresAtMs) return retained.entry
+    if (nowMs >= retained.heldUntilMs) entries.delete(appkey)
+    return undefined
+  }
+  const held = (appkey: string): StoredEntry | undefined => {
+    const retained = entries.get(appkey)
+    if (retained === undefined) return undefined
+    if (Date.now() < retained.heldUntilMs) return retained.entry
     entries.delete(appkey)
     return undefined
   }
-  const keepUntil = (appkey: string, entry: StoredEntry, expiresAtMs: number): void => {
+  const keepUntil = (appkey: string, entry: StoredEntry, expiresAtMs: number, heldUntilMs = expiresAtMs): void => {
     // An entry larger than the whole bound is not kept, and no older one stays in its place.
-    entries.set(appkey, { entry, expiresAtMs })
+    entries.set(appkey, { entry, expiresAtMs, heldUntilMs: Math.max(expiresAtMs, heldUntilMs) })
   }
   const forget = (appkey: string): void => { entries.delete(appkey) }
   return {
     peek,
+    held,
     keepUntil,
     forget,
     get: async (appkey) => peek(appkey),

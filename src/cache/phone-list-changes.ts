@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
+import { closeRedis } from '../redis/redis-client.js'
 import { parsePhoneListChange, phoneListChangesChannel } from './redis-phone-list-store.js'
 import type { PhoneListChangeListener } from './tiered-phone-list-store.js'
 
@@ -7,64 +8,70 @@ import type { PhoneListChangeListener } from './tiered-phone-list-store.js'
 // second, and a subscriber silent for longer than SILENCE_LIMIT_MS is taken for lost.
 const HEARTBEAT_INTERVAL_MS = 1_000
 const SILENCE_LIMIT_MS = 2_500
+// A connection that gave up (a cluster node gone) is replaced after this pause.
+const REPLACE_DELAY_MS = 100
 
 export interface PhoneListChangeFeed {
-  /** Resolves once subscribed, or after `maxWaitMs` (start-up goes on; the memory tier waits). */
+  /** Resolves once subscribed, or after `maxWaitMs` (start-up goes on; changes are unheard until then). */
   subscribed (maxWaitMs: number): Promise<void>
   /** Whether every change is heard now (subscribed, and not silent for too long). */
   isListening (): boolean
-  /** Stops listening; the connection is its owner's to close. */
-  stop (): void
+  /** Stops listening and closes the connection. */
+  close (): Promise<void>
 }
 
 /**
  * Follows the shared store's changes on a connection of its own (a subscribed connection can send
  * nothing else) and tells the listener what it hears, and when it can no longer hear: at once when
  * the connection closes, so that not one change can be missed unnoticed. Every (re)connection
- * subscribes anew.
+ * subscribes anew; a connection that gives up is replaced by the next `connect()` gives.
  */
-export function followPhoneListChanges (subscriber: Redis, keyPrefix: string, listener: PhoneListChangeListener, log: FastifyBaseLogger): PhoneListChangeFeed {
+export function followPhoneListChanges (connect: () => Redis, keyPrefix: string, listener: PhoneListChangeListener, log: FastifyBaseLogger): PhoneListChangeFeed {
   const channel = phoneListChangesChannel(keyPrefix)
   let listening = false
   let stopped = false
   let lastHeardAtMs = 0
   const waiters = new Set<() => void>()
+  let subscriber = attach(connect())
 
   function becomeDeaf (reason: string): void {
     if (!listening) return
     listening = false
     listener.deaf()
-    if (!stopped) log.warn({ reason }, 'phone list changes unheard: memory tier emptied and unused until resubscribed')
+    if (!stopped) log.warn({ reason }, 'phone list changes unheard: the memory tier answers what it holds while fresh, and is emptied once they are heard again')
   }
 
-  function subscribe (): void {
-    subscriber.subscribe(channel).then(() => {
-      if (stopped || subscriber.status !== 'ready') return
-      listening = true
+  function attach (connection: Redis): Redis {
+    const subscribe = (): void => {
+      connection.subscribe(channel).then(() => {
+        if (stopped || connection.status !== 'ready' || connection !== subscriber) return
+        listening = true
+        lastHeardAtMs = Date.now()
+        listener.listening()
+        for (const wake of waiters) wake()
+        log.info('phone list changes heard: what the memory tier held while they were not was dropped')
+      }, (error: unknown) => {
+        log.warn({ err: error }, 'could not subscribe to phone list changes; reconnecting')
+        connection.disconnect(true)
+      })
+    }
+    connection.on('message', (from: string, message: string) => {
+      if (from !== channel) return
       lastHeardAtMs = Date.now()
-      listener.listening()
-      for (const wake of waiters) wake()
-      log.info('phone list changes heard: memory tier in use')
-    }, (error: unknown) => {
-      log.warn({ err: error }, 'could not subscribe to phone list changes; reconnecting')
-      subscriber.disconnect(true)
+      const { appkey, version } = parsePhoneListChange(message)
+      listener.changed(appkey, version)
     })
+    connection.on('ready', subscribe)
+    connection.on('close', () => { becomeDeaf('connection closed') })
+    connection.on('end', () => {
+      if (stopped) return
+      setTimeout(() => { if (!stopped) subscriber = attach(connect()) }, REPLACE_DELAY_MS).unref()
+    })
+    // The shared connection's log already says when Redis is unavailable.
+    connection.on('error', () => {})
+    if (connection.status === 'ready') subscribe()
+    return connection
   }
-
-  const onMessage = (from: string, message: string): void => {
-    if (from !== channel) return
-    lastHeardAtMs = Date.now()
-    const { appkey, version } = parsePhoneListChange(message)
-    listener.changed(appkey, version)
-  }
-  const onClose = (): void => { becomeDeaf('connection closed') }
-  // The shared connection's log already says when Redis is unavailable.
-  const onError = (): void => {}
-  subscriber.on('message', onMessage)
-  subscriber.on('ready', subscribe)
-  subscriber.on('close', onClose)
-  subscriber.on('error', onError)
-  if (subscriber.status === 'ready') subscribe()
 
   const heartbeat = setInterval(() => {
     if (!listening) return
@@ -91,13 +98,11 @@ export function followPhoneListChanges (subscriber: Redis, keyPrefix: string, li
       })
     },
     isListening: () => listening,
-    stop () {
+    async close () {
       stopped = true
       clearInterval(heartbeat)
       becomeDeaf('stopped')
-      subscriber.off('message', onMessage)
-      subscriber.off('ready', subscribe)
-      subscriber.off('close', onClose)
+      await closeRedis(subscriber)
     },
   }
 }

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import type { Redis, Result } from 'ioredis'
+import type { Result } from 'ioredis'
+import type { RedisClient } from '../redis/redis-client.js'
+import type { RedisHealthGate } from '../redis/redis-health-gate.js'
 import { storedPhoneList, versionOf, type FillLease, type FillLeases, type PhoneListStore, type StoredEntry } from './phone-list-store.js'
 
 // The value layout is versioned in the key so a rolling deploy that changes it never misreads a peer's entry.
@@ -8,6 +10,11 @@ const LEASE_KEY = 'phones-fill:v1:'
 const CHANGES_CHANNEL = 'phones-changed:v1'
 const FIELD_SEPARATOR = '\n'
 
+// Every script touches one key, so each runs on a cluster as on a single server. The announcements use
+// classic pub/sub, which a cluster carries to every node: one low-volume channel that every instance
+// needs in full. Sharded pub/sub (SPUBLISH) would put that one channel on one shard all the same, or,
+// to publish from the script that writes an entry, need a channel per tenant in the entry's slot and
+// every instance subscribed to all of them on every shard.
 // A write and its announcement in one script: a write is never left unannounced (as a lost connection
 // between two commands would leave it), and peers hear of writes in the order they were made.
 const SET_AND_ANNOUNCE_SCRIPT = `
@@ -42,23 +49,24 @@ const UNKNOWN_TENANT_MARK = 'N'
  * hit is sent without parsing or re-serialising the body; an unknown tenant as
  * `N\n<fetchedAtMs>\n<upstreamCode>\n<message>` (empty without one). Every write and delete is announced
  * on the changes channel (`<appkey>\n<version>`, or `<appkey>` alone for a delete) so each instance's
- * memory tier can drop what it holds.
+ * memory tier can drop what it holds. Every command goes through the health gate: none is sent, and
+ * none waits, while Redis is known to be failing.
  */
-export function createRedisPhoneListStore (redis: Redis, keyPrefix: string): PhoneListStore {
+export function createRedisPhoneListStore (redis: RedisClient, keyPrefix: string, gate: RedisHealthGate): PhoneListStore {
   redis.defineCommand('setPhoneListAndAnnounce', { numberOfKeys: 1, lua: SET_AND_ANNOUNCE_SCRIPT })
   redis.defineCommand('deletePhoneListAndAnnounce', { numberOfKeys: 1, lua: DELETE_AND_ANNOUNCE_SCRIPT })
   const entryKey = (appkey: string) => `${keyPrefix}${ENTRY_KEY}${appkey}`
   const channel = phoneListChangesChannel(keyPrefix)
   return {
     async get (appkey) {
-      return parseEntry(await redis.get(entryKey(appkey)))
+      return parseEntry(await gate.run(() => redis.get(entryKey(appkey))))
     },
     async set (appkey, entry, retainSeconds) {
       const change = `${appkey}${FIELD_SEPARATOR}${versionOf(entry)}`
-      await redis.setPhoneListAndAnnounce(entryKey(appkey), formatEntry(entry), retainSeconds, channel, change)
+      await gate.run(() => redis.setPhoneListAndAnnounce(entryKey(appkey), formatEntry(entry), retainSeconds, channel, change))
     },
     async delete (appkey) {
-      await redis.deletePhoneListAndAnnounce(entryKey(appkey), channel, appkey)
+      await gate.run(() => redis.deletePhoneListAndAnnounce(entryKey(appkey), channel, appkey))
     },
   }
 }
@@ -80,19 +88,19 @@ export function parsePhoneListChange (message: string): PhoneListChange {
 }
 
 /** Fill leases in Redis: one instance fills a tenant's entry while its peers wait for it. */
-export function createRedisFillLeases (redis: Redis, keyPrefix: string): FillLeases {
+export function createRedisFillLeases (redis: RedisClient, keyPrefix: string, gate: RedisHealthGate): FillLeases {
   redis.defineCommand('releasePhoneListLease', { numberOfKeys: 1, lua: RELEASE_LEASE_SCRIPT })
   const leaseKey = (appkey: string) => `${keyPrefix}${LEASE_KEY}${appkey}`
   return {
     async acquire (appkey, leaseMs) {
       const token = randomUUID()
       const key = leaseKey(appkey)
-      const taken = await redis.set(key, token, 'PX', leaseMs, 'NX')
+      const taken = await gate.run(() => redis.set(key, token, 'PX', leaseMs, 'NX'))
       if (taken !== 'OK') return NO_LEASE
-      return { acquired: true, release: async () => { await redis.releasePhoneListLease(key, token) } }
+      return { acquired: true, release: async () => { await gate.run(() => redis.releasePhoneListLease(key, token)) } }
     },
     async isHeld (appkey) {
-      return await redis.exists(leaseKey(appkey)) === 1
+      return await gate.run(() => redis.exists(leaseKey(appkey))) === 1
     },
   }
 }

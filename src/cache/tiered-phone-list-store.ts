@@ -14,8 +14,10 @@ export interface PhoneListChangeListener {
 export interface TieredPhoneListStoreOptions {
   memory: MemoryPhoneListStore
   shared: PhoneListStore
-  /** How long an entry is fresh: the memory tier keeps none past its freshness. */
+  /** How long an entry is fresh: the memory tier answers none as a hit past its freshness. */
   freshLifetimeMs: (entry: StoredEntry) => number
+  /** How long an entry may still be served when the shared tier fails (stale-if-error); at least its freshness. */
+  heldLifetimeMs: (entry: StoredEntry) => number
 }
 
 export type TieredPhoneListStore = PhoneListStore & PhoneListChangeListener
@@ -28,21 +30,26 @@ interface SharedRead {
 
 /**
  * Two tiers: fresh entries are held in this process and answered from there without I/O; the shared
- * store stays the truth, the holder of stale entries and the coalescing point of fills. The memory
- * tier only holds an entry while it is fresh and while the changes feed is heard: a change announced
- * by any instance drops the other instances' copies, and when the feed may have missed one the tier
- * is emptied and stays unused until the subscription is back, so an old list is never served for a
- * change that was made.
+ * store stays the truth, the holder of stale entries and the coalescing point of fills. A change
+ * announced by any instance drops the other instances' copies.
+ *
+ * When the shared store fails, the memory tier carries on: it answers what it holds while fresh, keeps
+ * what this instance fills from NxCloud, and hands the service the stale entries it still holds
+ * (stale-while-revalidate, stale-if-error) instead of the failure. While the change feed is not heard
+ * (an outage, a lost subscription) a peer's change can go unheard, so an entry can be served for what
+ * is left of its freshness after a change was made elsewhere, never longer; once the feed is heard
+ * again, the memory tier is emptied, since anything in it may have missed a change.
  */
 export function createTieredPhoneListStore (options: TieredPhoneListStoreOptions): TieredPhoneListStore {
-  const { memory, shared, freshLifetimeMs } = options
+  const { memory, shared, freshLifetimeMs, heldLifetimeMs } = options
   let listening = false
   const reads = new Map<string, SharedRead>()
 
-  // Kept until the end of its freshness: past it the service asks the shared tier, which knows stale from gone.
+  // Answered as a hit until the end of its freshness (past it the service asks the shared tier, which
+  // knows stale from gone); held past that only for when the shared tier fails.
   function remember (appkey: string, entry: StoredEntry): void {
-    const freshUntilMs = entry.fetchedAtMs + freshLifetimeMs(entry)
-    if (listening && freshUntilMs > Date.now()) memory.keepUntil(appkey, entry, freshUntilMs)
+    const heldUntilMs = entry.fetchedAtMs + heldLifetimeMs(entry)
+    if (heldUntilMs > Date.now()) memory.keepUntil(appkey, entry, entry.fetchedAtMs + freshLifetimeMs(entry), heldUntilMs)
   }
 
   // Concurrent reads of one tenant share one command; what a read brings after a change is not kept.
@@ -67,22 +74,32 @@ export function createTieredPhoneListStore (options: TieredPhoneListStoreOptions
     reads.delete(appkey)
   }
 
+  function overtakeEveryRead (): void {
+    for (const read of reads.values()) read.overtaken = true
+    reads.clear()
+  }
+
   return {
-    // The hit path: the memory tier alone, which is empty whenever it could be out of date.
+    // The hit path: the memory tier alone.
     peek: memory.peek,
     async get (appkey) {
-      return memory.peek(appkey) ?? await readShared(appkey)
+      const fresh = memory.peek(appkey)
+      if (fresh !== undefined) return fresh
+      try {
+        return await readShared(appkey)
+      } catch (error) {
+        // The shared tier failed: what this process still holds is the service's to judge (stale, or gone).
+        const held = memory.held(appkey)
+        if (held !== undefined) return held
+        throw error
+      }
     },
     async set (appkey, entry, retainSeconds) {
       overtakeRead(appkey)
-      // Held before it is written, so a peer's later change (heard after the write) drops it.
+      // Held before it is written, so a peer's later change (heard after the write) drops it; and kept
+      // when the write fails, so that a Redis outage does not send every request to NxCloud.
       remember(appkey, entry)
-      try {
-        await shared.set(appkey, entry, retainSeconds)
-      } catch (error) {
-        memory.forget(appkey)
-        throw error
-      }
+      await shared.set(appkey, entry, retainSeconds)
     },
     async delete (appkey) {
       overtakeRead(appkey)
@@ -90,16 +107,17 @@ export function createTieredPhoneListStore (options: TieredPhoneListStoreOptions
       await shared.delete(appkey)
     },
     listening () {
+      if (listening) return
       listening = true
+      // Whatever was held or read while the feed was not heard may have missed a change.
+      memory.clear()
+      overtakeEveryRead()
     },
     deaf () {
       listening = false
-      memory.clear()
-      for (const read of reads.values()) read.overtaken = true
-      reads.clear()
     },
     changed (appkey, version) {
-      const held = memory.peek(appkey)
+      const held = memory.held(appkey)
       // This instance's own write comes back with the version it already holds.
       if (held !== undefined && (version === undefined || versionOf(held) !== version)) memory.forget(appkey)
       overtakeRead(appkey)

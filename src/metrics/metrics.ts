@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/redis-client.js'
 import type { AuthenticationFailureReason } from '../auth/caller.js'
 import type { NxCloudCallObserver } from '../nxcloud/nxcloud-client.js'
 import { isDocumentedCode } from '../nxcloud/upstream-codes.js'
@@ -29,7 +29,7 @@ const RATE_LIMITED_REASONS: readonly RateLimitedReason[] = ['caller', 'address']
 
 export interface MetricsOptions {
   /** The shared Redis connection, when there is one: its state is a gauge. */
-  redis: Redis | undefined
+  redis: RedisClient | undefined
 }
 
 /**

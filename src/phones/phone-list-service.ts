@@ -113,7 +113,7 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
   const ttlMs = policy.ttlSeconds * 1000
   const revalidateMs = ttlMs + policy.staleWhileRevalidateSeconds * 1000
   const staleIfErrorMs = ttlMs + policy.staleIfErrorSeconds * 1000
-  const retainSeconds = policy.ttlSeconds + Math.max(policy.staleWhileRevalidateSeconds, policy.staleIfErrorSeconds)
+  const retainSeconds = listRetainSecondsOf(policy)
   const cacheControl = store === undefined
     ? 'no-store'
     : `private, max-age=${policy.ttlSeconds}, stale-while-revalidate=${policy.staleWhileRevalidateSeconds}, stale-if-error=${policy.staleIfErrorSeconds}`
@@ -323,6 +323,18 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
 /** How long an entry is fresh by the policy: the rule the service answers by and the memory tier keeps by. */
 export function freshLifetimeMsOf (policy: CachePolicy): (entry: StoredEntry) => number {
   const listMs = policy.ttlSeconds * 1000
+  const unknownTenantMs = policy.negativeTtlSeconds * 1000
+  return (entry) => entry.kind === 'list' ? listMs : unknownTenantMs
+}
+
+// A list is kept for its freshness and the longer of its stale windows.
+function listRetainSecondsOf (policy: CachePolicy): number {
+  return policy.ttlSeconds + Math.max(policy.staleWhileRevalidateSeconds, policy.staleIfErrorSeconds)
+}
+
+/** How long the memory tier may still hand an entry over when the shared tier fails: as long as the shared tier keeps it. */
+export function heldLifetimeMsOf (policy: CachePolicy): (entry: StoredEntry) => number {
+  const listMs = listRetainSecondsOf(policy) * 1000
   const unknownTenantMs = policy.negativeTtlSeconds * 1000
   return (entry) => entry.kind === 'list' ? listMs : unknownTenantMs
 }

@@ -1,14 +1,14 @@
 import fp from 'fastify-plugin'
-import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
+import type { FastifyInstance } from 'fastify'
 import { createMemoryPhoneListStore } from '../cache/memory-phone-list-store.js'
 import { followPhoneListChanges } from '../cache/phone-list-changes.js'
 import type { FillLeases, PhoneListStore } from '../cache/phone-list-store.js'
 import { createRedisFillLeases, createRedisPhoneListStore } from '../cache/redis-phone-list-store.js'
 import { createTieredPhoneListStore, type TieredPhoneListStore } from '../cache/tiered-phone-list-store.js'
 import { createNxCloudClient, type NxCloudClientOptions } from '../nxcloud/nxcloud-client.js'
-import { createPhoneListService, freshLifetimeMsOf, type CachePolicy, type PhoneListService } from '../phones/phone-list-service.js'
-import { REDIS_STARTUP_WAIT_MS, closeRedis } from './redis.js'
+import { createPhoneListService, freshLifetimeMsOf, heldLifetimeMsOf, type CachePolicy, type PhoneListService } from '../phones/phone-list-service.js'
+import { REDIS_STARTUP_WAIT_MS } from './redis.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -47,25 +47,23 @@ export const phoneListPlugin = fp<PhoneListPluginOptions>(async function phoneLi
 async function chooseStorage (app: FastifyInstance, options: PhoneListPluginOptions): Promise<Storage> {
   if (options.cachePolicy.ttlSeconds === 0) return { store: undefined, fillLeases: undefined }
   const memory = createMemoryPhoneListStore(options.cacheMemoryMaxBytes)
-  if (app.redis === undefined) return { store: memory, fillLeases: undefined }
+  const { redis, redisGate: gate, redisSubscriberConnections: subscriberConnections } = app
+  if (redis === undefined || gate === undefined || subscriberConnections === undefined) return { store: memory, fillLeases: undefined }
   const store = createTieredPhoneListStore({
     memory,
-    shared: createRedisPhoneListStore(app.redis, options.cacheKeyPrefix),
+    shared: createRedisPhoneListStore(redis, options.cacheKeyPrefix, gate),
     freshLifetimeMs: freshLifetimeMsOf(options.cachePolicy),
+    heldLifetimeMs: heldLifetimeMsOf(options.cachePolicy),
   })
-  await followChanges(app, app.redis, options.cacheKeyPrefix, store)
-  return { store, fillLeases: createRedisFillLeases(app.redis, options.cacheKeyPrefix) }
+  await followChanges(app, subscriberConnections(`${options.cacheKeyPrefix}phone-list-changes`), options.cacheKeyPrefix, store, redis.status === 'ready')
+  return { store, fillLeases: createRedisFillLeases(redis, options.cacheKeyPrefix, gate) }
 }
 
 // A subscribed connection can send nothing else, so the feed has its own, named for `CLIENT LIST`.
-async function followChanges (app: FastifyInstance, redis: Redis, keyPrefix: string, store: TieredPhoneListStore): Promise<void> {
-  const subscriber = redis.duplicate({ connectionName: `${keyPrefix}phone-list-changes`, autoResubscribe: false })
-  const feed = followPhoneListChanges(subscriber, keyPrefix, store, app.log)
+async function followChanges (app: FastifyInstance, connect: () => Redis, keyPrefix: string, store: TieredPhoneListStore, redisReady: boolean): Promise<void> {
+  const feed = followPhoneListChanges(connect, keyPrefix, store, app.log)
   app.metrics.readChangeFeedFrom(() => feed.isListening())
-  app.addHook('onClose', async () => {
-    feed.stop()
-    await closeRedis(subscriber)
-  })
-  // Without the subscription the memory tier stays unused; start-up waits for it only while Redis answers.
-  if (redis.status === 'ready') await feed.subscribed(REDIS_STARTUP_WAIT_MS)
+  app.addHook('onClose', async () => { await feed.close() })
+  // Changes are unheard until subscribed; start-up waits for the subscription only while Redis answers.
+  if (redisReady) await feed.subscribed(REDIS_STARTUP_WAIT_MS)
 }

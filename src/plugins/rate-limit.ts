@@ -29,9 +29,9 @@ const MS_PER_SECOND = 1000
 export const rateLimitPlugin = fp<RateLimitPluginOptions>(async function rateLimiting (app, options) {
   const counting = createCountingStore({
     maxTracked: MAX_TRACKED_CLIENTS,
-    shared: app.redis === undefined
+    shared: app.redis === undefined || app.redisGate === undefined
       ? undefined
-      : { redis: app.redis, keyPrefix: options.keyPrefix, syncIntervalMs: options.syncIntervalMs },
+      : { redis: app.redis, gate: app.redisGate, keyPrefix: options.keyPrefix, syncIntervalMs: options.syncIntervalMs },
   })
   // Registered after Redis, so closed before it: the counts not yet shared still reach it.
   app.addHook('onClose', async () => { await counting.close() })

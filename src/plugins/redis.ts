@@ -1,49 +1,53 @@
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
+import type { Redis } from 'ioredis'
 import { LogThrottle } from '../logging/log-throttle.js'
+import { closeRedis, createRedisClient, pingRedis, subscriberConnections, type RedisClient, type RedisTopology } from '../redis/redis-client.js'
+import { createRedisHealthGate, type RedisHealthGate } from '../redis/redis-health-gate.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The shared Redis connection, or undefined when REDIS_URL is unset. */
-    redis: Redis | undefined
+    /** The shared Redis client (a server, a Sentinel group's master, or a cluster), or undefined without Redis. */
+    redis: RedisClient | undefined
+    /** Whether Redis is worth asking now; every command of the cache and the limiter goes through it. */
+    redisGate: RedisHealthGate | undefined
+    /** Makes connections for a subscriber named `connectionName`, the topology's way. */
+    redisSubscriberConnections: ((connectionName: string) => () => Redis) | undefined
   }
 }
 
 export interface RedisPluginOptions {
-  url: string | undefined
+  topology: RedisTopology | undefined
   commandTimeoutMs: number
 }
 
-const CONNECT_TIMEOUT_MS = 2_000
-const MAX_RECONNECT_DELAY_MS = 2_000
 // Start-up waits this long for Redis; past it the service starts degraded and keeps reconnecting.
 export const REDIS_STARTUP_WAIT_MS = 2_000
 const ERROR_LOG_INTERVAL_MS = 10_000
 
-/**
- * Redis is an accelerator, never a dependency a request waits on: no offline queue (a command while
- * disconnected fails at once), a short command timeout, and endless background reconnection.
- */
+/** Opens the client of the configured topology and its health gate, and closes both on close. */
 export const redisPlugin = fp<RedisPluginOptions>(async function redis (app, options) {
-  if (options.url === undefined) {
+  const { topology } = options
+  if (topology === undefined) {
     app.decorate('redis', undefined)
+    app.decorate('redisGate', undefined)
+    app.decorate('redisSubscriberConnections', undefined)
     return
   }
-  const client = new Redis(options.url, {
-    enableOfflineQueue: false,
-    commandTimeout: options.commandTimeoutMs,
-    connectTimeout: CONNECT_TIMEOUT_MS,
-    maxRetriesPerRequest: 0,
-    retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
-  })
+  const client = createRedisClient(topology, options.commandTimeoutMs)
   logConnectionEvents(client, app.log)
-  app.decorate('redis', client)
-  app.addHook('onClose', async () => { await closeRedis(client) })
+  const gate = createRedisHealthGate({ client, probe: () => pingRedis(client), log: app.log })
+  app.decorate<RedisClient | undefined>('redis', client)
+  app.decorate('redisGate', gate)
+  app.decorate('redisSubscriberConnections', (connectionName: string) => subscriberConnections(client, topology, connectionName))
+  app.addHook('onClose', async () => {
+    gate.close()
+    await closeRedis(client)
+  })
   await waitUntilReady(client, REDIS_STARTUP_WAIT_MS)
 }, { name: 'redis' })
 
-function logConnectionEvents (client: Redis, log: FastifyBaseLogger): void {
+function logConnectionEvents (client: RedisClient, log: FastifyBaseLogger): void {
   const errors = new LogThrottle(1, ERROR_LOG_INTERVAL_MS)
   client.on('ready', () => log.info('redis ready'))
   client.on('end', () => log.info('redis connection closed'))
@@ -52,7 +56,7 @@ function logConnectionEvents (client: Redis, log: FastifyBaseLogger): void {
   })
 }
 
-async function waitUntilReady (client: Redis, maxWaitMs: number): Promise<void> {
+async function waitUntilReady (client: RedisClient, maxWaitMs: number): Promise<void> {
   if (client.status === 'ready') return
   await new Promise<void>((resolve) => {
     const timer = setTimeout(done, maxWaitMs)
@@ -63,17 +67,4 @@ async function waitUntilReady (client: Redis, maxWaitMs: number): Promise<void> 
       resolve()
     }
   })
-}
-
-/** Quits politely when the connection is up, else drops it: closing never waits on a Redis that is gone. */
-export async function closeRedis (client: Redis): Promise<void> {
-  if (client.status === 'ready') {
-    try {
-      await client.quit()
-      return
-    } catch {
-      // fall through: the connection went away while quitting
-    }
-  }
-  client.disconnect()
 }

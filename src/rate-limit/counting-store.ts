@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/redis-client.js'
+import type { RedisHealthGate } from '../redis/redis-health-gate.js'
 import { SharedCounts } from './shared-counts.js'
 import { WindowCounters, type WindowCount, type WindowCounter } from './window-counters.js'
 
@@ -29,7 +30,7 @@ export interface CountingStoreOptions {
   /** Bound of the counters kept in this process (see WindowCounters). */
   maxTracked: number
   /** Counts shared by every instance through Redis; undefined: this instance limits on its own. */
-  shared: { redis: Redis, keyPrefix: string, syncIntervalMs: number } | undefined
+  shared: { redis: RedisClient, gate: RedisHealthGate, keyPrefix: string, syncIntervalMs: number } | undefined
   /** The clock windows are measured by (tests pass a fake one). */
   now?: () => number
 }
@@ -58,7 +59,7 @@ export function createCountingStore (options: CountingStoreOptions): CountingSto
   const counters = new WindowCounters(options.maxTracked)
   const sharedCounts = shared === undefined
     ? undefined
-    : new SharedCounts({ redis: shared.redis, keyPrefix: shared.keyPrefix, maxQueued: 2 * options.maxTracked })
+    : new SharedCounts({ redis: shared.redis, gate: shared.gate, keyPrefix: shared.keyPrefix, maxQueued: 2 * options.maxTracked })
   let count: Counting = countAlone
   let close = async (): Promise<void> => {}
   if (shared !== undefined && sharedCounts !== undefined) {

@@ -1,4 +1,6 @@
-import type { Redis, Result } from 'ioredis'
+import { Cluster, type Result } from 'ioredis'
+import type { RedisClient } from '../redis/redis-client.js'
+import type { RedisHealthGate } from '../redis/redis-health-gate.js'
 import type { WindowCount, WindowCounter } from './window-counters.js'
 
 // Adds each instance's requests to the shared counts of many clients at once and answers, per client,
@@ -29,9 +31,14 @@ declare module 'ioredis' {
 const COUNTER_KEY = 'rate-limit:v3:'
 // Clients per script call: a long script would hold Redis up for every other client of it.
 const CLIENTS_PER_SCRIPT = 500
+// On a cluster the keys of one script call must share a slot. A hash tag per client would cost a
+// command per client and sync; the clients are spread instead over this many tags, so a sync costs
+// at most this many calls (more only past CLIENTS_PER_SCRIPT clients in one), spread over the masters.
+export const CLUSTER_SLOT_GROUPS = 16
 
 export interface SharedCountsOptions {
-  redis: Redis
+  redis: RedisClient
+  gate: RedisHealthGate
   keyPrefix: string
   /** Bound of the queue while Redis is away: past it, counters with nothing left to send are dropped from it. */
   maxQueued: number
@@ -46,28 +53,33 @@ interface SentCount {
 
 /**
  * The counts every instance shares through Redis. Two ways to use it: `queue` a counter and `sync`
- * every RATE_LIMIT_SYNC_MS (one pipeline carrying every client counted since, as Kong's rate-limiting
- * `sync_rate` does), or `addNow` on every request (exact, one command per request). Either way Redis's
+ * every RATE_LIMIT_SYNC_MS (one script call carrying every client counted since, as Kong's rate-limiting
+ * `sync_rate` does; on a cluster one per slot group), or `addNow` on every request (exact, one command per request). Either way Redis's
  * total and window become the counter's for the rest of the window. A failed or skipped sync keeps its
- * counts for the next one: a Redis outage never fails a request, and what each instance counted
- * meanwhile reaches Redis once it is back.
+ * counts for the next one: a Redis outage never fails a request (nor delays one: while the health gate
+ * is closed nothing is sent), and what each instance counted meanwhile reaches Redis once it is back.
  */
 export class SharedCounts {
-  readonly #redis: Redis
+  readonly #redis: RedisClient
+  readonly #gate: RedisHealthGate
   readonly #keyPrefix: string
+  readonly #slotGroups: number
   readonly #maxQueued: number
   #queue: WindowCounter[] = []
   #syncing: Promise<void> | undefined
 
   constructor (options: SharedCountsOptions) {
     this.#redis = options.redis
+    this.#gate = options.gate
     this.#keyPrefix = options.keyPrefix
+    this.#slotGroups = options.redis instanceof Cluster ? CLUSTER_SLOT_GROUPS : 1
     this.#maxQueued = options.maxQueued
     this.#redis.defineCommand('addRateLimitCounts', { lua: ADD_COUNTS_SCRIPT })
   }
 
+  /** Whether Redis is worth a command now (see RedisHealthGate): while not, counts wait here. */
   get ready (): boolean {
-    return this.#redis.status === 'ready'
+    return this.#gate.available
   }
 
   queue (counter: WindowCounter): void {
@@ -83,24 +95,12 @@ export class SharedCounts {
       return Promise.resolve()
     }
     const sent = this.#takeQueue()
-    const pipeline = this.#redis.pipeline()
-    const chunks: SentCount[][] = []
-    for (let start = 0; start < sent.length; start += CLIENTS_PER_SCRIPT) {
-      const chunk = sent.slice(start, start + CLIENTS_PER_SCRIPT)
-      chunks.push(chunk)
-      pipeline.addRateLimitCounts(chunk.length, ...chunk.map(({ counter }) => this.#keyOf(counter)), ...this.#argumentsOf(chunk))
-    }
-    this.#syncing = pipeline.exec().then(
-      (results) => {
-        const nowMs = Date.now()
-        chunks.forEach((chunk, index) => {
-          const [error, answers] = results?.[index] ?? [new Error('no answer')]
-          if (error === null && Array.isArray(answers)) adopt(chunk, answers as number[], nowMs)
-          else this.#requeue(chunk)
-        })
-      },
-      () => { this.#requeue(sent) }
-    ).finally(() => { this.#syncing = undefined })
+    this.#syncing = Promise.all(this.#chunksOf(sent).map((chunk) =>
+      this.#addCounts(chunk).then(
+        (answers) => { adopt(chunk, answers, Date.now()) },
+        () => { this.#requeue(chunk) }
+      )
+    )).then(() => {}).finally(() => { this.#syncing = undefined })
     return this.#syncing
   }
 
@@ -113,7 +113,7 @@ export class SharedCounts {
     const sent = [{ counter, added: counter.unsynced, generation: counter.generation }]
     const { count: countedHere, windowEndsAtMs } = counter
     counter.unsynced = 0
-    return this.#redis.addRateLimitCounts(1, this.#keyOf(counter), ...this.#argumentsOf(sent)).then(
+    return this.#addCounts(sent).then(
       ([total = 0, ttl = 0]) => {
         const nowMs = Date.now()
         adopt(sent, [total, ttl], nowMs)
@@ -162,8 +162,34 @@ export class SharedCounts {
     })
   }
 
+  // One script call: every key in it shares a slot (see CLUSTER_SLOT_GROUPS).
+  #addCounts (chunk: SentCount[]): Promise<number[]> {
+    const keys = chunk.map(({ counter }) => this.#keyOf(counter))
+    return this.#gate.run(() => this.#redis.addRateLimitCounts(chunk.length, ...keys, ...this.#argumentsOf(chunk)))
+  }
+
+  // The script calls of one sync: by slot group, at most CLIENTS_PER_SCRIPT clients each.
+  #chunksOf (sent: SentCount[]): SentCount[][] {
+    const groups = new Map<number, SentCount[]>()
+    for (const count of sent) {
+      const group = this.#slotGroupOf(count.counter.key)
+      const members = groups.get(group)
+      if (members === undefined) groups.set(group, [count])
+      else members.push(count)
+    }
+    const chunks: SentCount[][] = []
+    for (const members of groups.values()) {
+      for (let start = 0; start < members.length; start += CLIENTS_PER_SCRIPT) chunks.push(members.slice(start, start + CLIENTS_PER_SCRIPT))
+    }
+    return chunks
+  }
+
+  #slotGroupOf (key: string): number {
+    return slotGroupOf(key, this.#slotGroups)
+  }
+
   #keyOf (counter: WindowCounter): string {
-    return `${this.#keyPrefix}${COUNTER_KEY}${counter.key}`
+    return sharedCountKey(this.#keyPrefix, counter.key, this.#slotGroups)
   }
 
   #argumentsOf (sent: SentCount[]): number[] {
@@ -185,4 +211,27 @@ function restore (sent: SentCount[]): void {
   for (const { counter, added, generation } of sent) {
     if (counter.generation === generation) counter.unsynced += added
   }
+}
+
+/**
+ * Where Redis holds a client's shared count: a single server under the key it always had, a cluster's
+ * with its slot group's hash tag.
+ */
+export function sharedCountKey (keyPrefix: string, clientKey: string, slotGroups: number): string {
+  const tag = slotGroups === 1 ? '' : `{rl${slotGroupOf(clientKey, slotGroups)}}:`
+  return `${keyPrefix}${COUNTER_KEY}${tag}${clientKey}`
+}
+
+function slotGroupOf (clientKey: string, slotGroups: number): number {
+  return slotGroups === 1 ? 0 : fnv1a(clientKey) % slotGroups
+}
+
+// 32-bit FNV-1a: cheap and spreads short keys evenly enough over a few groups.
+function fnv1a (text: string): number {
+  let hash = 0x811c9dc5
+  for (let index = 0; index < text.length; index++) {
+    hash ^= text.charCodeAt(index)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return hash >>> 0
 }

@@ -3,6 +3,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { EVERY_OPERATION_PROBLEM_STATUSES, problemResponses } from '../errors/problem-schema.js'
 import { jsonResponse } from '../http/responses.js'
 import { NO_SECURITY } from '../auth/openapi-security.js'
+import { pingRedis, type RedisClient } from '../redis/redis-client.js'
+import type { RedisHealthGate } from '../redis/redis-health-gate.js'
 
 const LivenessSchema = Type.Object({ status: Type.Literal('ok') })
 
@@ -58,7 +60,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
   }, async (_request, reply) => {
-    const redis = await redisState(app.redis)
+    const redis = await redisState(app.redis, app.redisGate)
     const shuttingDown = app.isShuttingDown()
     const readiness: Readiness = {
       status: shuttingDown ? 'shutting-down' : redis === 'down' ? 'degraded' : 'ready',
@@ -68,10 +70,11 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 }
 
-async function redisState (redis: import('ioredis').Redis | undefined): Promise<Readiness['checks']['redis']> {
-  if (redis === undefined) return 'not-configured'
+// Through the health gate: a Redis already seen failing is down at once, without waiting on it.
+async function redisState (redis: RedisClient | undefined, gate: RedisHealthGate | undefined): Promise<Readiness['checks']['redis']> {
+  if (redis === undefined || gate === undefined) return 'not-configured'
   try {
-    await redis.ping()
+    await gate.run(() => pingRedis(redis))
     return 'up'
   } catch {
     return 'down'

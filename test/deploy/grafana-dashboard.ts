@@ -121,7 +121,7 @@ const ROWS: RowSpec[] = [
       },
       {
         title: 'Redis and the change feed',
-        description: 'Per instance: Redis ready (1) or not (0); change feed heard (1) or not (0: memory tier unused). Redis mode only.',
+        description: 'Per instance: Redis ready (1) or not (0); change feed heard (1) or not (0: changes made elsewhere may be heard late). Redis mode only.',
         unit: 'short',
         queries: [
           { expr: `min by (instance) (${series('nxcloud_bff_redis_up')})`, legend: 'redis up {{instance}}' },
