@@ -84,13 +84,14 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
   await app.register(swaggerPlugin, { version: SERVICE_VERSION })
   await app.register(redisPlugin, { topology: redisTopologyOf(config), commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS })
   await app.register(metricsPlugin)
-  await app.register(accessPlugin, accessOptionsOf(config))
+  // The limiter first: the access plugin puts its hooks around the limiter's (authenticate, limit, authorise).
   await app.register(rateLimitPlugin, {
     max: config.RATE_LIMIT_MAX,
     windowMs: config.RATE_LIMIT_WINDOW_MS,
     keyPrefix: config.CACHE_KEY_PREFIX,
     syncIntervalMs: config.RATE_LIMIT_SYNC_MS,
   })
+  await app.register(accessPlugin, accessOptionsOf(config))
   await app.register(phoneListPlugin, {
     nxcloud: {
       baseUrl: config.NXCLOUD_BASE_URL,

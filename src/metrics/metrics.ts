@@ -133,7 +133,7 @@ export function createMetrics (options: MetricsOptions): Metrics {
     observeRequest (request, reply) {
       const method = KNOWN_METHODS.has(request.method) ? request.method : OTHER_METHOD
       const route = request.routeOptions.url ?? UNMATCHED_ROUTE
-      requestDurations.observe({ route, method, status: reply.statusCode }, reply.elapsedTime / 1000)
+      requestDurations.observe({ route, method, status: statusLabelOf(reply.statusCode) }, reply.elapsedTime / 1000)
     },
     phoneListEvents,
     nxcloudCalls: {
@@ -166,6 +166,16 @@ function createLookupCounter (registry: Registry): PhoneListEvents {
     },
   }))
   return { lookup (result) { tallies[result]++ } }
+}
+
+// The status as label text, made once per status: prom-client joins label values into a string key on
+// every observation, and a number would be formatted each time.
+const statusLabels = new Map<number, string>()
+
+function statusLabelOf (status: number): string {
+  let label = statusLabels.get(status)
+  if (label === undefined) statusLabels.set(status, label = String(status))
+  return label
 }
 
 function codeLabelOf (code: number | undefined): string {

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { FastifyReply, FastifyRequest, onRequestHookHandler, preParsingHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { createAuthenticator, type AuthenticationOutcome, type Authenticator, type AuthenticatorOptions } from '../auth/authenticator.js'
 import {
   AuthenticationFailure,
@@ -37,10 +37,11 @@ export interface AccessPluginOptions {
 
 /**
  * Caller authentication and tenant authorization for every route that declares `config.access`, in two
- * hooks around the rate limiter's (plugins/rate-limit.ts): the caller is identified first, in
- * onRequest before the limiter, so that it counts by caller (and failed attempts by address); the
- * verdict comes after it, in preParsing, before any body is read or validated, so a refused request
- * touches neither the cache nor NxCloud and learns nothing about the tenant or the request's shape.
+ * onRequest hooks around the rate limiter's (plugins/rate-limit.ts, registered before this plugin, so its
+ * hook is already on the route): the caller is identified first, so that the limiter counts by caller
+ * (and failed attempts by address); the verdict comes after it, before any body is read or validated,
+ * so a refused request touches neither the cache nor NxCloud and learns nothing about the tenant or the
+ * request's shape.
  */
 export const accessPlugin = fp<AccessPluginOptions>(async function access (app, options) {
   app.decorateRequest('caller', undefined)
@@ -61,10 +62,9 @@ export const accessPlugin = fp<AccessPluginOptions>(async function access (app, 
   app.addHook('onRoute', (route) => {
     const access = route.config?.access
     if (access === undefined) return
-    route.onRequest = [authenticate, ...hooksOf(route.onRequest)]
-    route.preParsing = [authorizeHook(authenticator, access), ...hooksOf(route.preParsing)]
+    route.onRequest = [authenticate, ...hooksOf(route.onRequest), authorizeHook(authenticator, access)]
   })
-}, { name: 'access', dependencies: ['metrics'] })
+}, { name: 'access', dependencies: ['metrics', 'rate-limit'] })
 
 function hooksOf<Hook> (hooks: Hook | Hook[] | undefined): Hook[] {
   if (hooks === undefined) return []
@@ -101,8 +101,8 @@ function record (request: FastifyRequest, outcome: AuthenticationOutcome): void 
   else request.caller = outcome
 }
 
-function authorizeHook (authenticator: Authenticator, access: RouteAccess): preParsingHookHandler {
-  return function authorize (request, reply, _payload, done) {
+function authorizeHook (authenticator: Authenticator, access: RouteAccess): onRequestHookHandler {
+  return function authorize (request, reply, done) {
     done(refusalOf(authenticator, access, request, reply))
   }
 }

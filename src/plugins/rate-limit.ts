@@ -20,8 +20,8 @@ const MS_PER_SECOND = 1000
  * @fastify/rate-limit on every route that does not opt out (`config: { rateLimit: false }`: the probes),
  * in its default onRequest hook. It counts by caller id once authenticated (a key may carry its own
  * `rateLimitMax`), by address otherwise, so failed authentications count against the address they come
- * from: on a protected route the access plugin identifies the caller in an onRequest hook before this
- * one and refuses after it (plugins/access.ts). The counts live in a store of our own
+ * from: on a protected route the access plugin, registered after this one, puts its onRequest hook
+ * identifying the caller before this one and its verdict after it (plugins/access.ts). The counts live in a store of our own
  * (rate-limit/counting-store.ts): in process, shared by every instance through Redis in batches.
  * Answers carry the plugin's RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset fields, and a
  * 429 its Retry-After.
@@ -46,7 +46,7 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(async function rateLim
     errorResponseBuilder: (_request, { max, ttl }) =>
       new ProblemError('rateLimited', `Rate limit of ${max} requests exceeded; retry in ${Math.ceil(ttl / MS_PER_SECOND)} s`),
   })
-}, { name: 'rate-limit', dependencies: ['redis', 'access', 'metrics'] })
+}, { name: 'rate-limit', dependencies: ['redis', 'metrics'] })
 
 // Caller ids (`key:…`, `jwt:…`) and addresses (IPv6 grouped by /64, the plugin's default) never coincide.
 function keyOf (request: FastifyRequest): string {

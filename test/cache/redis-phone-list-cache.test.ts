@@ -12,7 +12,7 @@ import type { FastifyInstance } from 'fastify'
 import { ProblemTypes } from '../../src/errors/problem-types.js'
 import { TEST_REDIS_URL, buildTestApp, phonesUrl, startSimulator, testConfig } from '../helper.js'
 import { eventually } from '../support/eventually.js'
-import { logLineWith, type LogLine } from '../support/log-lines.js'
+import { logLineWith } from '../support/log-lines.js'
 
 const TTL_SECONDS = 30
 const SLOW_TENANT = 'sim-slow-300'
@@ -122,7 +122,6 @@ async function readiness (app: FastifyInstance): Promise<{ statusCode: number, b
 async function redisSeen (app: FastifyInstance, state: 'up' | 'down', what: string): Promise<void> {
   await eventually(async () => ((await readiness(app)).body as { checks: { redis: string } }).checks.redis === state, { what })
 }
-
 
 const DEGRADED = { statusCode: 200, body: { status: 'degraded', checks: { redis: 'down' } } }
 const READY = { statusCode: 200, body: { status: 'ready', checks: { redis: 'up' } } }
