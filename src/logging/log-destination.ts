@@ -1,29 +1,22 @@
 import { destination, type DestinationStream } from 'pino'
 
-// SonicBoom's own options (pino's destination): lines are handed to the kernel in chunks of at least
-// LOG_CHUNK_BYTES, since an asynchronous write per line costs a thread-pool round trip, more than the
-// rest of the line (measured: README, Performance); at most LOG_FLUSH_INTERVAL_MS late on a quiet
-// instance. Past LOG_MAX_PENDING_BYTES (a stalled log reader) lines are dropped rather than the heap grown or the
-// event loop blocked: serving goes before logging.
+// SonicBoom's own options (pino's destination): lines are gathered to chunks of at least
+// LOG_CHUNK_BYTES and each chunk is one write, at most LOG_FLUSH_INTERVAL_MS late on a quiet instance.
+// The write is synchronous: an asynchronous one goes through libuv's thread pool, and its hand-offs
+// between threads cost more than pino's whole line (measured: README, Performance). As for Node's own
+// stdout on a pipe, a reader that stops reading would hold the process up rather than lose lines.
 const LOG_CHUNK_BYTES = 4096
 const LOG_FLUSH_INTERVAL_MS = 1000
-const LOG_MAX_PENDING_BYTES = 8 * 1024 * 1024
 
 export interface LogDestination {
   readonly stream: DestinationStream
-  /** Writes what is pending, synchronously. */
+  /** Writes what is pending. */
   close (): void
 }
 
-/** stdout as pino's asynchronous destination, in chunks, flushed every second, on close and at exit. */
+/** stdout as pino's destination, written in chunks, flushed every second, on close and at exit. */
 export function stdoutLogDestination (): LogDestination {
-  const stream = destination({
-    dest: 1,
-    sync: false,
-    minLength: LOG_CHUNK_BYTES,
-    periodicFlush: LOG_FLUSH_INTERVAL_MS,
-    maxLength: LOG_MAX_PENDING_BYTES,
-  })
+  const stream = destination({ dest: 1, sync: true, minLength: LOG_CHUNK_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS })
   return { stream, close: () => { stream.flushSync() } }
 }
 

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { RedisClient } from '../redis/redis-client.js'
+import type { RedisHealthGate } from '../redis/redis-health-gate.js'
 import type { AuthenticationFailureReason } from '../auth/caller.js'
 import type { NxCloudCallObserver } from '../nxcloud/nxcloud-client.js'
 import { isDocumentedCode } from '../nxcloud/upstream-codes.js'
@@ -28,8 +28,8 @@ export type RateLimitedReason = 'caller' | 'address'
 const RATE_LIMITED_REASONS: readonly RateLimitedReason[] = ['caller', 'address']
 
 export interface MetricsOptions {
-  /** The shared Redis connection, when there is one: its state is a gauge. */
-  redis: RedisClient | undefined
+  /** Redis's health gate, when there is a Redis: whether it is in use is a gauge. */
+  redisGate: RedisHealthGate | undefined
 }
 
 /**
@@ -103,13 +103,13 @@ export function createMetrics (options: MetricsOptions): Metrics {
     },
   }))
 
-  const { redis } = options
-  if (redis !== undefined) {
+  const { redisGate } = options
+  if (redisGate !== undefined) {
     registry.registerMetric(new Gauge({
       name: `${PREFIX}redis_up`,
-      help: '1 while the Redis connection is ready, 0 while it is not (the service then runs on in-process state).',
+      help: '1 while Redis is in use, 0 while its health gate skips it (it failed or froze; the service then runs on in-process state until a probe answers).',
       registers: [],
-      collect () { this.set(redis.status === 'ready' ? 1 : 0) },
+      collect () { this.set(redisGate.available ? 1 : 0) },
     }))
   }
 

@@ -13,7 +13,7 @@ declare module 'fastify' {
  * answered request's duration from an onResponse hook, whatever the logging does.
  */
 export const metricsPlugin = fp(async function metrics (app) {
-  const metrics = createMetrics({ redis: app.redis })
+  const metrics = createMetrics({ redisGate: app.redisGate })
   app.decorate('metrics', metrics)
   app.addHook('onResponse', (request, reply, done) => {
     metrics.observeRequest(request, reply)
