@@ -1,6 +1,7 @@
 import t from 'tap'
 import {
   countRedisCommands,
+  cpuRatioByRound,
   HitRows,
   judge,
   steadySpreadMb,
@@ -73,6 +74,11 @@ function withHit (results: BenchResults, name: HitRowName, change: Partial<HitRo
   return { ...results, hits: results.hits.map((row) => row.target === name ? { ...row, ...change } : row) }
 }
 
+// A row that cost `cpu` in every round.
+function withCpu (results: BenchResults, name: HitRowName, cpu: number): BenchResults {
+  return withHit(results, name, { cpuMicrosPerRequest: cpu, cpuMicrosPerRequestByRound: [cpu] })
+}
+
 t.test('one verdict per target, in order, all PASS when every figure is within its target', async (t) => {
   const verdicts = judge(meetingEveryTarget())
   t.same(verdicts.map((verdict) => verdict.id), Object.values(Targets).map((target) => target.id))
@@ -81,9 +87,9 @@ t.test('one verdict per target, in order, all PASS when every figure is within i
 
 t.test('an API-key hit may cost as much CPU as the conventional build, not more', async (t) => {
   const results = meetingEveryTarget()
-  t.equal(statusOf(judge(withHit(results, HitRows.apiKey, { cpuMicrosPerRequest: 45 })), Targets.conventionalCost.id), 'PASS')
-  t.equal(statusOf(judge(withHit(results, HitRows.apiKey, { cpuMicrosPerRequest: 45.1 })), Targets.conventionalCost.id), 'MISS')
-  const verdict = judge(withHit(results, HitRows.conventional, { cpuMicrosPerRequest: 20 })).find((each) => each.id === Targets.conventionalCost.id)
+  t.equal(statusOf(judge(withCpu(results, HitRows.apiKey, 45)), Targets.conventionalCost.id), 'PASS')
+  t.equal(statusOf(judge(withCpu(results, HitRows.apiKey, 45.1)), Targets.conventionalCost.id), 'MISS')
+  const verdict = judge(withCpu(results, HitRows.conventional, 20)).find((each) => each.id === Targets.conventionalCost.id)
   t.match(verdict, { status: 'MISS', measured: '2.00× the conventional build\'s CPU per hit' })
 })
 
@@ -95,9 +101,21 @@ t.test('efficiency: 0.65 of the bare route passes, just under misses', async (t)
 
 t.test('Redis mode may cost up to 10 % more CPU per hit than in-process, and any less', async (t) => {
   const results = meetingEveryTarget()
-  t.equal(statusOf(judge(withHit(results, HitRows.redis, { cpuMicrosPerRequest: 44 })), Targets.redisCost.id), 'PASS', '1.10x')
-  t.equal(statusOf(judge(withHit(results, HitRows.redis, { cpuMicrosPerRequest: 44.1 })), Targets.redisCost.id), 'MISS')
-  t.equal(statusOf(judge(withHit(results, HitRows.redis, { cpuMicrosPerRequest: 30 })), Targets.redisCost.id), 'PASS', 'cheaper')
+  t.equal(statusOf(judge(withCpu(results, HitRows.redis, 44)), Targets.redisCost.id), 'PASS', '1.10x')
+  t.equal(statusOf(judge(withCpu(results, HitRows.redis, 44.1)), Targets.redisCost.id), 'MISS')
+  t.equal(statusOf(judge(withCpu(results, HitRows.redis, 30)), Targets.redisCost.id), 'PASS', 'cheaper')
+})
+
+t.test('CPU ratios pair the rows round by round: a swing of the host between rounds moves both rows of a round', async (t) => {
+  const results = withHit(meetingEveryTarget(), HitRows.conventional, { cpuMicrosPerRequest: 50, cpuMicrosPerRequestByRound: [50, 50, 100] })
+  // The API key costs 0.9 of the conventional build in two rounds of three; its second round ran while the
+  // host was busy. The ratio of the medians (90 over 50) would say 1.8.
+  const swinging = withHit(results, HitRows.apiKey, { cpuMicrosPerRequest: 90, cpuMicrosPerRequestByRound: [45, 90, 90] })
+  const verdict = judge(swinging).find((each) => each.id === Targets.conventionalCost.id)
+  t.match(verdict, { status: 'PASS', measured: '0.90× the conventional build\'s CPU per hit' })
+  const rows = [hit(HitRows.apiKey, 40, 1), hit(HitRows.bare, 30, 1)]
+  t.equal(cpuRatioByRound({ ...rows[0]!, cpuMicrosPerRequestByRound: [40, 60, 200] }, { ...rows[1]!, cpuMicrosPerRequestByRound: [20, 30, 50] }), 2)
+  t.ok(Number.isNaN(cpuRatioByRound({ ...rows[0]!, cpuMicrosPerRequestByRound: [40] }, { ...rows[1]!, cpuMicrosPerRequestByRound: [] })), 'a round the base lacks is not a ratio')
 })
 
 t.test('p99 at the fixed rate is compared with the bare route\'s p99 in the same run, for each service row', async (t) => {
@@ -152,7 +170,7 @@ t.test('steadySpreadMb reads the last sample of the first pass and every later o
 
 t.test('a figure that could not be measured is a MISS, never a PASS', async (t) => {
   const results = meetingEveryTarget()
-  const verdicts = judge(withHit(withHit(results, HitRows.apiKey, { efficiency: Number.NaN }), HitRows.conventional, { cpuMicrosPerRequest: Number.NaN }))
+  const verdicts = judge(withCpu(withHit(results, HitRows.apiKey, { efficiency: Number.NaN }), HitRows.conventional, Number.NaN))
   t.equal(statusOf(verdicts, Targets.hitEfficiency.id), 'MISS')
   t.equal(statusOf(verdicts, Targets.conventionalCost.id), 'MISS')
 })

@@ -4,6 +4,8 @@
  * report; nothing here is a timed assertion.
  */
 
+import { median } from './http-load.js'
+
 export const HitRows = {
   bare: 'bare Fastify route',
   conventional: 'conventional build',
@@ -34,7 +36,7 @@ export interface HitRow {
   cpuMicrosPerRequest: number
   /** The same, each round in order: the spread the median is taken over. */
   cpuMicrosPerRequestByRound: number[]
-  /** The bare route's CPU per request over this row's: 1 costs what Fastify alone costs. */
+  /** The bare route's CPU per request over this row's (`cpuRatioByRound`): 1 costs what Fastify alone costs. */
   efficiency: number
   /** At saturation (closed loop); moves with whatever else the machine runs. */
   requestsPerSecond: number
@@ -162,13 +164,23 @@ function p99Target (id: string, row: HitRowName): Target {
   return { id, label: `${row}: p99 at half the bare route's saturation ≤ ${FIXED_RATE_P99_MAX_RATIO}× the bare route's p99` }
 }
 
+/**
+ * One row's CPU per request over another's: the median over rounds of the ratio of their figures in the
+ * same round. Rounds alternate between the rows, so a round's two figures were measured within a minute
+ * of each other, while on a shared machine the host's load moves CPU per request by up to 2× from one
+ * minute to the next: a ratio of the medians, each taken over other minutes, would carry that swing.
+ */
+export function cpuRatioByRound (row: HitRow, base: HitRow): number {
+  return median(row.cpuMicrosPerRequestByRound.map((cpu, round) => cpu / (base.cpuMicrosPerRequestByRound[round] ?? Number.NaN)))
+}
+
 export function judge (results: BenchResults): Verdict[] {
   const row = (name: HitRowName): HitRow | undefined => results.hits.find((hit) => hit.target === name)
   const bare = row(HitRows.bare)
   const apiKey = row(HitRows.apiKey)
   const redis = row(HitRows.redis)
   const cpuRatio = (hit: HitRow | undefined, base: HitRow | undefined) =>
-    hit === undefined || base === undefined ? undefined : hit.cpuMicrosPerRequest / base.cpuMicrosPerRequest
+    hit === undefined || base === undefined ? undefined : cpuRatioByRound(hit, base)
   const p99Ratio = (hit: HitRow | undefined) => hit === undefined || bare === undefined ? undefined : hit.p99Ms / bare.p99Ms
   const commands = results.redisCommands
   return [

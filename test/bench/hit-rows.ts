@@ -14,6 +14,7 @@ import { CONNECTIONS, progress, type BenchRedis, type Fixture } from './bench-fi
 import { Baselines, cpuMicrosOf, startBaseline, startBff, stopServer, type BenchServer } from './bench-processes.js'
 import {
   countRedisCommands,
+  cpuRatioByRound,
   FIXED_RATE_OF_BARE_SATURATION,
   HitRows,
   SERVICE_ROWS,
@@ -197,17 +198,15 @@ async function measureAtFixedRate (options: BenchOptions, targets: HitTarget[], 
 
 function hitRows (names: HitRowName[], saturation: SaturationRound[], fixedRate: FixedRateRound[]): HitRow[] {
   const cpuByRound = (name: HitRowName) => saturation.filter((run) => run.target === name).map((run) => run.cpuMicrosPerRequest)
-  const bareCpu = median(cpuByRound(HitRows.bare))
-  return names.map((name) => {
+  const rows = names.map((name) => {
     const saturated = saturation.filter((run) => run.target === name)
     const fixed = fixedRate.filter((run) => run.target === name)
     const all = [...saturated, ...fixed]
-    const cpu = median(cpuByRound(name))
     return {
       target: name,
-      cpuMicrosPerRequest: cpu,
+      cpuMicrosPerRequest: median(cpuByRound(name)),
       cpuMicrosPerRequestByRound: cpuByRound(name),
-      efficiency: bareCpu / cpu,
+      efficiency: Number.NaN,
       requestsPerSecond: median(saturated.map((run) => run.requestsPerSecond)),
       p50Ms: median(fixed.map((run) => run.p50Ms)),
       p99Ms: median(fixed.map((run) => run.p99Ms)),
@@ -215,4 +214,6 @@ function hitRows (names: HitRowName[], saturation: SaturationRound[], fixedRate:
       errors: all.reduce((sum, run) => sum + run.errors, 0),
     }
   })
+  const bare = rows.find((row) => row.target === HitRows.bare)
+  return rows.map((row) => ({ ...row, efficiency: bare === undefined ? Number.NaN : 1 / cpuRatioByRound(row, bare) }))
 }

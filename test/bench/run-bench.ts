@@ -72,7 +72,7 @@ function describeRun (options: BenchOptions, loadAtStart: number, loadAtEnd?: nu
       `${options.warmupSeconds} s of warm-up; every row serves the service's hit body and header fields, asked with an API key ` +
       `(the JWT row with a bearer token); saturation: autocannon, ${CONNECTIONS} connections; CPU: utime + stime of each server ` +
       `process from /proc/<pid>/stat over the requests it answered; fixed rate: open loop at ${FIXED_RATE_OF_BARE_SATURATION} of ` +
-      'the bare route\'s saturation; servers\' stdout: /dev/null; figures are medians over rounds',
+      'the bare route\'s saturation; servers\' stdout: /dev/null; figures are medians over rounds; efficiency and CPU ratios: the median over rounds of the two rows\' ratio in the same round',
   }
 }
 
