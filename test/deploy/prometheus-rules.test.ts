@@ -51,6 +51,7 @@ function promtool (...args: string[]): Promise<PromtoolRun> {
 }
 
 interface RuleTestFile {
+  group_eval_order?: string[]
   tests: Array<{ name: string, alert_rule_test?: Array<{ alertname: string, exp_alerts: unknown[] }> }>
 }
 
@@ -68,6 +69,20 @@ t.test('promtool test rules: every unit test passes', async (t) => {
   const { status, output } = await promtool('test', 'rules', ...RULE_TEST_FILES.map((file) => fileURLToPath(file)))
   t.equal(status, 0, output)
   t.notMatch(output, /FAILED/)
+})
+
+t.test('the unit tests order every group, the SLIs recorded before the alerts that read them', async (t) => {
+  // Without an order promtool evaluates the groups in Go's map order, different from run to run: an
+  // alert then reads the newest recording of an SLI in some runs and the one before it in others.
+  const recorders = groups.filter((group) => group.rules.some((rule) => rule.record !== undefined)).map((group) => group.name)
+  for (const file of RULE_TEST_FILES) {
+    const order = (parse(readFileSync(file, 'utf8')) as RuleTestFile).group_eval_order ?? []
+    t.same([...order].sort(), groups.map((group) => group.name).sort(), `${fileURLToPath(file)}: every group, once`)
+    for (const group of groups.filter((each) => each.rules.some((rule) => rule.alert !== undefined))) {
+      const late = recorders.filter((recorder) => order.indexOf(recorder) > order.indexOf(group.name))
+      t.same(late, [], `${group.name}: evaluated after every group that records`)
+    }
+  }
 })
 
 t.test('every alert has at least one case where it fires and one where it stays silent', async (t) => {
