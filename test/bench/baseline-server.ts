@@ -1,5 +1,5 @@
 /**
- * What the benchmark's two baseline processes share (bare-fastify.ts, conventional-fastify.ts): the answer
+ * What the benchmark's baseline processes share (bare-fastify.ts, conventional-fastify.ts, probe-fastify.ts): the answer
  * they serve, which the bench captured from a real cache hit of the service, and the way they listen and
  * stop. Both serve the service's exact body and header fields, so that every row writes the same bytes.
  */

@@ -46,6 +46,7 @@ export async function startBff (env: Record<string, string>, cgroup?: MemoryCgro
 export const Baselines = {
   bare: 'test/bench/bare-fastify.ts',
   conventional: 'test/bench/conventional-fastify.ts',
+  probe: 'test/bench/probe-fastify.ts',
 } as const
 export type Baseline = typeof Baselines[keyof typeof Baselines]
 

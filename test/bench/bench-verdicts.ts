@@ -9,6 +9,8 @@ import { median } from './http-load.js'
 export const HitRows = {
   bare: 'bare Fastify route',
   conventional: 'conventional build',
+  // Issue 14's estimate of what the framework's own means reach (test/bench/probe-fastify.ts). No verdict.
+  probe: 'probe: one pino line, rate limit, bytes once',
   apiKey: 'hit, API key',
   // The same server without its access line (LOG_LEVEL=warn): what pino and SonicBoom cost per hit. No verdict.
   noAccessLine: 'hit, API key, no access line',

@@ -98,13 +98,15 @@ async function startHitTargets (fixture: Fixture): Promise<HitTarget[]> {
   await warmCache(inProcess, fixture.bearer)
   await warmCache(unlogged, apiKey)
   const ready = { path: HIT_PATH, headers: apiKey }
-  const [bare, conventional] = await Promise.all([
+  const [bare, conventional, probe] = await Promise.all([
     startBaseline(Baselines.bare, answer, {}, ready),
     startBaseline(Baselines.conventional, answer, { BENCH_API_KEY: DEMO_API_KEY_ALL_TENANTS }, ready),
+    startBaseline(Baselines.probe, answer, { BENCH_API_KEY: DEMO_API_KEY_ALL_TENANTS }, ready),
   ])
   const targets: HitTarget[] = [
     { name: HitRows.bare, server: bare, headers: apiKey },
     { name: HitRows.conventional, server: conventional, headers: apiKey },
+    { name: HitRows.probe, server: probe, headers: apiKey },
     { name: HitRows.apiKey, server: inProcess, headers: apiKey },
     { name: HitRows.noAccessLine, server: unlogged, headers: apiKey },
     { name: HitRows.jwt, server: inProcess, headers: fixture.bearer },

@@ -1,11 +1,11 @@
 /**
  * `npm run bench -- [--rounds N] [--duration S] [--tenants N] [--json FILE] [--quick]`: the targets of issue
  * 14 (item 8), against the compiled BFF with its production defaults (only the rate limit raised, so that
- * one load generator is not refused, and no drain delay on stop), side by side with two baselines serving
+ * one load generator is not refused, and no drain delay on stop), side by side with baselines serving
  * its exact bytes and headers. Each server is a child process; the load generators run here.
  *
- * 1. Hit rows (hit-rows.ts): the bare Fastify route and the conventional build (the baselines), the BFF hit
- *    with an API key, with a repeated JWT, in Redis mode.
+ * 1. Hit rows (hit-rows.ts): the bare Fastify route, the conventional build and issue 14's probe (the
+ *    baselines), the BFF hit with an API key, without its access line, with a repeated JWT, in Redis mode.
  * 2. Miss row (miss-row.ts): every request a new tenant, the upstream answering after 20 ms.
  * 3. Memory row (memory-row.ts): RSS while a fresh BFF caches `--tenants` distinct tenants, and after.
  * Then one PASS/MISS line per target of the hit rows (bench-verdicts.ts); miss and memory are reported. The Redis is BENCH_REDIS_URL if set, else a
