@@ -172,8 +172,8 @@ function p99Target (id: string, row: HitRowName): Target {
  * of each other, while on a shared machine the host's load moves CPU per request by up to 2× from one
  * minute to the next: a ratio of the medians, each taken over other minutes, would carry that swing.
  */
-export function cpuRatioByRound (row: HitRow, base: HitRow): number {
-  return median(row.cpuMicrosPerRequestByRound.map((cpu, round) => cpu / (base.cpuMicrosPerRequestByRound[round] ?? Number.NaN)))
+export function cpuRatioByRound (rowByRound: number[], baseByRound: number[]): number {
+  return median(rowByRound.map((cpu, round) => cpu / (baseByRound[round] ?? Number.NaN)))
 }
 
 export function judge (results: BenchResults): Verdict[] {
@@ -182,7 +182,7 @@ export function judge (results: BenchResults): Verdict[] {
   const apiKey = row(HitRows.apiKey)
   const redis = row(HitRows.redis)
   const cpuRatio = (hit: HitRow | undefined, base: HitRow | undefined) =>
-    hit === undefined || base === undefined ? undefined : cpuRatioByRound(hit, base)
+    hit === undefined || base === undefined ? undefined : cpuRatioByRound(hit.cpuMicrosPerRequestByRound, base.cpuMicrosPerRequestByRound)
   const p99Ratio = (hit: HitRow | undefined) => hit === undefined || bare === undefined ? undefined : hit.p99Ms / bare.p99Ms
   const commands = results.redisCommands
   return [

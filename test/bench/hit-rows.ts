@@ -200,15 +200,17 @@ async function measureAtFixedRate (options: BenchOptions, targets: HitTarget[], 
 
 function hitRows (names: HitRowName[], saturation: SaturationRound[], fixedRate: FixedRateRound[]): HitRow[] {
   const cpuByRound = (name: HitRowName) => saturation.filter((run) => run.target === name).map((run) => run.cpuMicrosPerRequest)
-  const rows = names.map((name) => {
+  const bareByRound = cpuByRound(HitRows.bare)
+  return names.map((name) => {
     const saturated = saturation.filter((run) => run.target === name)
     const fixed = fixedRate.filter((run) => run.target === name)
     const all = [...saturated, ...fixed]
+    const byRound = cpuByRound(name)
     return {
       target: name,
-      cpuMicrosPerRequest: median(cpuByRound(name)),
-      cpuMicrosPerRequestByRound: cpuByRound(name),
-      efficiency: Number.NaN,
+      cpuMicrosPerRequest: median(byRound),
+      cpuMicrosPerRequestByRound: byRound,
+      efficiency: 1 / cpuRatioByRound(byRound, bareByRound),
       requestsPerSecond: median(saturated.map((run) => run.requestsPerSecond)),
       p50Ms: median(fixed.map((run) => run.p50Ms)),
       p99Ms: median(fixed.map((run) => run.p99Ms)),
@@ -216,6 +218,4 @@ function hitRows (names: HitRowName[], saturation: SaturationRound[], fixedRate:
       errors: all.reduce((sum, run) => sum + run.errors, 0),
     }
   })
-  const bare = rows.find((row) => row.target === HitRows.bare)
-  return rows.map((row) => ({ ...row, efficiency: bare === undefined ? Number.NaN : 1 / cpuRatioByRound(row, bare) }))
 }
