@@ -15,6 +15,7 @@ import { freePort } from '../server/server-process.js'
 import { eventually } from '../support/eventually.js'
 import { HIT_ANSWER_ENV, type HitAnswer } from './baseline-server.js'
 import type { MemoryCgroup } from './memory-cgroup.js'
+import { onBenchCpus, onServerCpu } from './cpu-pinning.js'
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 // Linux's USER_HZ, the unit of utime/stime in /proc/<pid>/stat, is 100 on every mainstream kernel.
@@ -66,7 +67,8 @@ export async function startPrivateRedis (): Promise<BenchServer | undefined> {
   const executable = (process.env['PATH'] ?? '').split(delimiter).map((dir) => join(dir, 'redis-server')).find((path) => existsSync(path))
   if (executable === undefined) return undefined
   const port = await freePort()
-  const child = track(spawn(executable, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' }))
+  const started = onBenchCpus(executable, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'])
+  const child = track(spawn(started.command, started.args, { stdio: 'ignore' }))
   const origin = `redis://127.0.0.1:${port}`
   await eventually(async () => {
     if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode} before answering`)
@@ -95,7 +97,8 @@ export interface ReadyRequest {
 
 async function startServer (args: string[], env: Record<string, string>, ready: ReadyRequest, cwd = REPO_ROOT, cgroup?: MemoryCgroup): Promise<BenchServer> {
   const port = await freePort()
-  const started = cgroup === undefined ? { command: process.execPath, args } : cgroup.wrap(process.execPath, args)
+  const inCgroup = cgroup === undefined ? { command: process.execPath, args } : cgroup.wrap(process.execPath, args)
+  const started = onServerCpu(inCgroup.command, inCgroup.args)
   const child = track(spawn(started.command, started.args, {
     cwd,
     stdio: ['ignore', 'ignore', 'inherit'],

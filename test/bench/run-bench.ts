@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { CONNECTIONS, progress, startFixture } from './bench-fixture.js'
 import { BenchUsageError, parseBenchOptions, type BenchOptions } from './bench-options.js'
 import { stopAllServers } from './bench-processes.js'
+import { describePinning, pinBenchProcess } from './cpu-pinning.js'
 import { renderReport, type RunDescription } from './bench-report.js'
 import { FIXED_RATE_OF_BARE_SATURATION, judge, type BenchResults } from './bench-verdicts.js'
 import { measureHits } from './hit-rows.js'
@@ -31,6 +32,7 @@ const EXIT_USAGE = 2
 const EXIT_INTERRUPTED = 130
 
 async function main (options: BenchOptions): Promise<void> {
+  pinBenchProcess()
   const [loadAtStart = 0] = loadavg()
   const start = describeRun(options, loadAtStart)
   process.stdout.write(`${start.machine}\n${start.method}\n`)
@@ -70,7 +72,7 @@ function describeRun (options: BenchOptions, loadAtStart: number, loadAtEnd?: nu
       `Linux ${release()}, Node ${process.version}, ${load}`,
     method: `method: ${options.rounds} round(s) alternating between the rows, ${options.durationSeconds} s per run after ` +
       `${options.warmupSeconds} s of warm-up; every row serves the service's hit body and header fields, asked with an API key ` +
-      `(the JWT row with a bearer token); saturation: autocannon, ${CONNECTIONS} connections; CPU: utime + stime of each server ` +
+      `(the JWT row with a bearer token); ${describePinning()}; saturation: autocannon, ${CONNECTIONS} connections; CPU: utime + stime of each server ` +
       `process from /proc/<pid>/stat over the requests it answered; fixed rate: open loop at ${FIXED_RATE_OF_BARE_SATURATION} of ` +
       'the bare route\'s saturation; servers\' stdout: /dev/null; figures are medians over rounds; efficiency and CPU ratios: the median over rounds of the two rows\' ratio in the same round',
   }
