@@ -1,9 +1,10 @@
 /**
  * The hit rows: two baselines serving the service's hit (its body and header fields, captured from a real
  * hit while the cache warms) and the BFF answering a cached list (API key, repeated JWT, Redis mode), in
- * alternating rounds, first at saturation (each server's CPU per request, requests/s, Redis commands per
- * hit), then at a fixed rate of half the bare route's saturation (p50/p99). Every row but the JWT one is
- * asked with the same API key, so every server reads the same request bytes and writes the same answer.
+ * alternating rounds, each on a fresh set of server processes, first at saturation (each server's CPU per
+ * request, requests/s, Redis commands per hit), then at a fixed rate of half the bare route's saturation
+ * (p50/p99). Every row but the JWT one is asked with the same API key, so every server reads the same
+ * request bytes and writes the same answer.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
@@ -55,36 +56,64 @@ export interface HitMeasurements {
 }
 
 export async function measureHits (options: BenchOptions, fixture: Fixture): Promise<HitMeasurements> {
-  const targets = await startHitTargets(fixture)
-  try {
-    progress(`started ${targets.map((target) => target.name).join(', ')}`)
-    for (const target of targets) await saturate(target.server.origin + HIT_PATH, target.headers, CONNECTIONS, options.warmupSeconds)
-    const redisTally: RedisTally = { commands: 0, hits: 0, idleCommands: 0, idleSeconds: 0, runSeconds: 0, serverCpuMicros: 0 }
-    const saturation: SaturationRound[] = []
-    for (let round = 1; round <= options.rounds; round++) {
+  const redisTally: RedisTally = { commands: 0, hits: 0, idleCommands: 0, idleSeconds: 0, runSeconds: 0, serverCpuMicros: 0 }
+  const saturation: SaturationRound[] = []
+  let answer: HitAnswer | undefined
+  let names: HitRowName[] = []
+  for (let round = 1; round <= options.rounds; round++) {
+    answer = await withFreshTargets(fixture, answer, round, async (targets) => {
+      names = targets.map((target) => target.name)
+      for (const target of targets) await saturate(target.server.origin + HIT_PATH, target.headers, CONNECTIONS, options.warmupSeconds)
       for (const target of targets) {
         const counted = target.name === HitRows.redis ? fixture.redis : undefined
         saturation.push(await measureSaturation(options, target, round, counted, redisTally))
       }
-    }
-    const bareSaturation = median(saturation.filter((run) => run.target === HitRows.bare).map((run) => run.requestsPerSecond))
-    const fixedRatePerSecond = Math.max(1, Math.round(bareSaturation * FIXED_RATE_OF_BARE_SATURATION))
-    const fixedRate = await measureAtFixedRate(options, targets, fixedRatePerSecond)
-    const { redis } = fixture
-    return {
-      fixedRatePerSecond,
-      hits: hitRows(targets.map((target) => target.name), saturation, fixedRate),
-      redisCommands: redis.counter === undefined ? undefined : countRedisCommands(redisTally, redis.server !== undefined, redis.description),
-      saturation,
-      fixedRate,
-    }
+    })
+  }
+  const bareSaturation = median(saturation.filter((run) => run.target === HitRows.bare).map((run) => run.requestsPerSecond))
+  const fixedRatePerSecond = Math.max(1, Math.round(bareSaturation * FIXED_RATE_OF_BARE_SATURATION))
+  const fixedRate: FixedRateRound[] = []
+  for (let round = 1; round <= options.rounds; round++) {
+    await withFreshTargets(fixture, answer, round, async (targets) => {
+      fixedRate.push(...await measureAtFixedRate(options, targets, fixedRatePerSecond, round))
+    })
+  }
+  const { redis } = fixture
+  return {
+    fixedRatePerSecond,
+    hits: hitRows(names, saturation, fixedRate),
+    redisCommands: redis.counter === undefined ? undefined : countRedisCommands(redisTally, redis.server !== undefined, redis.description),
+    saturation,
+    fixedRate,
+  }
+}
+
+/**
+ * Runs `measure` over servers started for it alone and stopped after it. A process of a build can cost
+ * 15–20 % more per request than another process of the same build for its whole life (code and heap
+ * placement: two bench runs of the same build put one in-process server at 43–46 µs per hit and the next
+ * at 37 µs), so each round measures a fresh set of processes, and the medians over rounds are over
+ * processes too. The answer the baselines serve is captured in the first round and kept, so every round
+ * writes the same bytes. Returns that answer.
+ */
+async function withFreshTargets (
+  fixture: Fixture,
+  captured: HitAnswer | undefined,
+  round: number,
+  measure: (targets: HitTarget[]) => Promise<void>
+): Promise<HitAnswer> {
+  const { targets, answer } = await startHitTargets(fixture, captured)
+  try {
+    progress(`round ${round}: started ${targets.map((target) => target.name).join(', ')}`)
+    await measure(targets)
+    return answer
   } finally {
     // Two rows share the in-process server: each server is stopped once.
     await Promise.all([...new Set(targets.map((target) => target.server))].map(stopServer))
   }
 }
 
-async function startHitTargets (fixture: Fixture): Promise<HitTarget[]> {
+async function startHitTargets (fixture: Fixture, captured: HitAnswer | undefined): Promise<{ targets: HitTarget[], answer: HitAnswer }> {
   const { redis, apiKey } = fixture
   const env = { ...fixture.bffEnv, NXCLOUD_BASE_URL: fixture.simulator.url }
   const [inProcess, unlogged, shared] = await Promise.all([
@@ -92,9 +121,12 @@ async function startHitTargets (fixture: Fixture): Promise<HitTarget[]> {
     startBff({ ...env, LOG_LEVEL: 'warn' }),
     redis.counter === undefined ? undefined : startBff({ ...env, REDIS_URL: redis.url, CACHE_KEY_PREFIX: redis.keyPrefix }),
   ])
-  const answer = await warmCache(inProcess, apiKey)
-  progress(`the baselines serve the service's hit: ${Buffer.byteLength(answer.body)} bytes of body, header fields ` +
-    Object.keys(answer.headers).join(', '))
+  const hit = await warmCache(inProcess, apiKey)
+  const answer = captured ?? hit
+  if (captured === undefined) {
+    progress(`the baselines serve the service's hit: ${Buffer.byteLength(answer.body)} bytes of body, header fields ` +
+      Object.keys(answer.headers).join(', '))
+  }
   await warmCache(inProcess, fixture.bearer)
   await warmCache(unlogged, apiKey)
   const ready = { path: HIT_PATH, headers: apiKey }
@@ -116,7 +148,7 @@ async function startHitTargets (fixture: Fixture): Promise<HitTarget[]> {
     targets.push({ name: HitRows.redis, server: shared, headers: apiKey })
   }
   for (const baseline of targets.filter((target) => !SERVICE_ROWS.includes(target.name))) await checkSameAnswer(baseline, answer)
-  return targets
+  return { targets, answer }
 }
 
 /** Fills the cache for HIT_PATH and checks that the next request is a hit; returns that hit's answer. */
@@ -179,21 +211,19 @@ async function measureSaturation (
   return measured
 }
 
-async function measureAtFixedRate (options: BenchOptions, targets: HitTarget[], ratePerSecond: number): Promise<FixedRateRound[]> {
+async function measureAtFixedRate (options: BenchOptions, targets: HitTarget[], ratePerSecond: number, round: number): Promise<FixedRateRound[]> {
   const atFixedRate = (target: HitTarget, seconds: number) => {
     const request: LoadRequest = { path: HIT_PATH, headers: target.headers }
     return offerFixedRate(target.server.origin, { ratePerSecond, seconds, connections: CONNECTIONS, requestFor: () => request })
   }
-  // The generator warms up too (its JIT, its sockets), on every target as each target's first run did.
+  // Fresh servers warm up (their JIT), and the generator too (its sockets), at the rate they are measured at.
   for (const target of targets) await atFixedRate(target, options.warmupSeconds)
   const fixedRate: FixedRateRound[] = []
-  for (let round = 1; round <= options.rounds; round++) {
-    for (const target of targets) {
-      const result = await atFixedRate(target, options.durationSeconds)
-      fixedRate.push({ target: target.name, round, ...result })
-      progress(`round ${round}, ${target.name} at ${ratePerSecond} req/s: p50 ${result.p50Ms.toFixed(2)} ms, ` +
-        `p99 ${result.p99Ms.toFixed(2)} ms (the generator sent ${result.dispatchLagP99Ms.toFixed(2)} ms late at p99)`)
-    }
+  for (const target of targets) {
+    const result = await atFixedRate(target, options.durationSeconds)
+    fixedRate.push({ target: target.name, round, ...result })
+    progress(`round ${round}, ${target.name} at ${ratePerSecond} req/s: p50 ${result.p50Ms.toFixed(2)} ms, ` +
+      `p99 ${result.p99Ms.toFixed(2)} ms (the generator sent ${result.dispatchLagP99Ms.toFixed(2)} ms late at p99)`)
   }
   return fixedRate
 }

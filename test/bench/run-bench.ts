@@ -70,7 +70,7 @@ function describeRun (options: BenchOptions, loadAtStart: number, loadAtEnd?: nu
   return {
     machine: `machine: ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, ` +
       `Linux ${release()}, Node ${process.version}, ${load}`,
-    method: `method: ${options.rounds} round(s) alternating between the rows, ${options.durationSeconds} s per run after ` +
+    method: `method: ${options.rounds} round(s) alternating between the rows, each round on freshly started servers, ${options.durationSeconds} s per run after ` +
       `${options.warmupSeconds} s of warm-up; every row serves the service's hit body and header fields, asked with an API key ` +
       `(the JWT row with a bearer token); ${describePinning()}; saturation: autocannon, ${CONNECTIONS} connections; CPU: utime + stime of each server ` +
       `process from /proc/<pid>/stat over the requests it answered; fixed rate: open loop at ${FIXED_RATE_OF_BARE_SATURATION} of ` +
