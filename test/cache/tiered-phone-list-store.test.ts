@@ -78,6 +78,8 @@ interface SwallowingProxy {
   url: string
   /** From now on every byte either way is dropped while the connections stay open, as in a partition. */
   swallow (): void
+  /** Chunks a client sent since `swallow()`, which Redis never saw. */
+  swallowedFromClients (): number
   close (): Promise<void>
 }
 
@@ -86,11 +88,15 @@ async function startSwallowingProxy (): Promise<SwallowingProxy> {
   const target = new URL(TEST_REDIS_URL)
   const sockets = new Set<Socket>()
   let swallowing = false
+  let swallowedFromClients = 0
   const server = createServer((client) => {
     const upstream = connect(Number(target.port || 6379), target.hostname)
     for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
       sockets.add(from)
-      from.on('data', (chunk) => { if (!swallowing) to.write(chunk) })
+      from.on('data', (chunk) => {
+        if (!swallowing) to.write(chunk)
+        else if (from === client) swallowedFromClients++
+      })
       from.on('error', () => {})
       from.on('close', () => { sockets.delete(from); to.destroy() })
     }
@@ -101,6 +107,7 @@ async function startSwallowingProxy (): Promise<SwallowingProxy> {
   return {
     url: `redis://127.0.0.1:${address.port}`,
     swallow: () => { swallowing = true },
+    swallowedFromClients: () => swallowedFromClients,
     close: async () => {
       for (const socket of sockets) socket.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))
@@ -279,7 +286,10 @@ t.test('a subscriber that goes silent without closing is taken for lost, while t
   t.equal((await b.get('demo-shop')).headers['x-cache'], 'HIT')
 
   proxy.swallow()
-  // The heartbeat runs on a real timer; what it compares is Date.now() with when it last heard Redis.
+  // The heartbeat runs on a real timer; what it compares is Date.now() with when it last heard Redis. A
+  // PING answered just before the swallow would set that to the moved clock if it settled after the move,
+  // and the frozen clock would never leave it: the clock moves once a command has gone unanswered.
+  await eventually(() => proxy.swallowedFromClients() > 0, { what: 'a command B sent to go unanswered' })
   clock.tick(PAST_SILENCE_LIMIT_MS)
   await eventually(() => logLineWith(b.logs, (line) => line['reason'] === 'no answer to heartbeat'), { what: 'B to take its silent subscriber for lost' })
   const during = await b.get('demo-shop')
