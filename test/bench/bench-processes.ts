@@ -5,14 +5,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { delimiter, join } from 'node:path'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { freePort } from '../server/server-process.js'
 import { eventually } from '../support/eventually.js'
+import { findOnPath } from '../support/executables.js'
 import { HIT_ANSWER_ENV, type HitAnswer } from './baseline-server.js'
 import type { MemoryCgroup } from './memory-cgroup.js'
 import { onBenchCpus, onServerCpu } from './cpu-pinning.js'
@@ -64,7 +65,7 @@ export async function startBaseline (script: Baseline, answer: HitAnswer, env: R
  * undefined): a shared Redis also counts its other clients' commands, which this one has none of.
  */
 export async function startPrivateRedis (): Promise<BenchServer | undefined> {
-  const executable = (process.env['PATH'] ?? '').split(delimiter).map((dir) => join(dir, 'redis-server')).find((path) => existsSync(path))
+  const executable = findOnPath('redis-server')
   if (executable === undefined) return undefined
   const port = await freePort()
   const started = onBenchCpus(executable, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'])

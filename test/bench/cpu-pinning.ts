@@ -9,9 +9,8 @@
  * the same way, baselines included.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { delimiter, join } from 'node:path'
+import { findOnPath } from '../support/executables.js'
 
 export interface CpuPinning {
   /** The core every measured server runs on. */
@@ -27,8 +26,6 @@ export function cpuPinningFor (cpuCount: number, hasTaskset: boolean): CpuPinnin
   return { serverCpu, benchCpus: serverCpu === 1 ? '0' : `0-${serverCpu - 1}` }
 }
 
-const tasksetPath = (process.env['PATH'] ?? '').split(delimiter).map((dir) => join(dir, 'taskset')).find((path) => existsSync(path))
-
 // Set by pinBenchProcess(): only `npm run bench` pins; the soak and the other scripts run several servers
 // side by side, as production would, and leave placement to the scheduler.
 let pinning: CpuPinning | undefined
@@ -36,7 +33,7 @@ let pinning: CpuPinning | undefined
 /** Moves this process (every thread of it) to the bench's cores, and the servers started after it to theirs; BENCH_PIN_CPUS=false: neither. */
 export function pinBenchProcess (): void {
   if (process.env['BENCH_PIN_CPUS'] === 'false') return
-  pinning = cpuPinningFor(cpus().length, tasksetPath !== undefined)
+  pinning = cpuPinningFor(cpus().length, findOnPath('taskset') !== undefined)
   if (pinning === undefined) return
   execFileSync('taskset', ['-a', '-pc', pinning.benchCpus, String(process.pid)], { stdio: 'ignore' })
 }

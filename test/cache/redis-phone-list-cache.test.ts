@@ -1,9 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { access, constants } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { delimiter, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import type { Test } from 'tap'
@@ -12,6 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import { ProblemTypes } from '../../src/errors/problem-types.js'
 import { TEST_REDIS_URL, buildTestApp, phonesUrl, startSimulator, testConfig } from '../helper.js'
 import { eventually } from '../support/eventually.js'
+import { findOnPath } from '../support/executables.js'
 import { logLineWith } from '../support/log-lines.js'
 
 const TTL_SECONDS = 30
@@ -53,20 +52,6 @@ async function freePort (): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()))
   if (address === null || typeof address === 'string') throw new Error('no port')
   return address.port
-}
-
-async function findOnPath (command: string): Promise<string | undefined> {
-  for (const directory of (process.env['PATH'] ?? '').split(delimiter)) {
-    if (directory === '') continue
-    const candidate = join(directory, command)
-    try {
-      await access(candidate, constants.X_OK)
-      return candidate
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined
 }
 
 interface RedisServer {
@@ -221,7 +206,7 @@ t.test('Redis unreachable from the start: the service starts, fills its memory t
 })
 
 t.test('Redis stopped mid-run: warm tenants are answered from memory, a cold one costs one NxCloud call per instance, and the cache is shared again once Redis is back', async (t) => {
-  const binary = await findOnPath('redis-server')
+  const binary = findOnPath('redis-server')
   if (binary === undefined) {
     t.fail('redis-server is not on PATH: this test starts and kills a Redis of its own')
     return
