@@ -59,10 +59,8 @@ export async function measureHits (options: BenchOptions, fixture: Fixture): Pro
   const redisTally: RedisTally = { commands: 0, hits: 0, idleCommands: 0, idleSeconds: 0, runSeconds: 0, serverCpuMicros: 0 }
   const saturation: SaturationRound[] = []
   let answer: HitAnswer | undefined
-  let names: HitRowName[] = []
   for (let round = 1; round <= options.rounds; round++) {
     answer = await withFreshTargets(fixture, answer, round, async (targets) => {
-      names = targets.map((target) => target.name)
       for (const target of targets) await saturate(target.server.origin + HIT_PATH, target.headers, CONNECTIONS, options.warmupSeconds)
       for (const target of targets) {
         const counted = target.name === HitRows.redis ? fixture.redis : undefined
@@ -81,7 +79,8 @@ export async function measureHits (options: BenchOptions, fixture: Fixture): Pro
   const { redis } = fixture
   return {
     fixedRatePerSecond,
-    hits: hitRows(names, saturation, fixedRate),
+    // The rows in the order they were measured.
+    hits: hitRows([...new Set(saturation.map((run) => run.target))], saturation, fixedRate),
     redisCommands: redis.counter === undefined ? undefined : countRedisCommands(redisTally, redis.server !== undefined, redis.description),
     saturation,
     fixedRate,

@@ -6,7 +6,7 @@
  * smaller chunk means more system calls: this prints the figures src/logging/log-destination.ts chose by.
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, openSync } from 'node:fs'
+import { mkdtempSync, openSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -19,7 +19,9 @@ const RUNS = 5
 // non-blocking, and SonicBoom would sleep on EAGAIN instead of writing).
 function fdOfDestination (): number {
   if (process.argv[2] !== 'pipe') return openSync('/dev/null', 'w')
-  const fifo = join(mkdtempSync(join(tmpdir(), 'log-chunk-sizes-')), 'lines')
+  const dir = mkdtempSync(join(tmpdir(), 'log-chunk-sizes-'))
+  process.on('exit', () => { rmSync(dir, { recursive: true, force: true }) })
+  const fifo = join(dir, 'lines')
   execFileSync('mkfifo', [fifo])
   spawn('cat', [fifo], { stdio: ['ignore', 'ignore', 'inherit'] }).unref()
   return openSync(fifo, 'w')
