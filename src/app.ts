@@ -79,7 +79,10 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
   const requestTracing = requestTracingPlugin()
   if (requestTracing !== undefined) await app.register(requestTracing)
   await app.register(errorHandlerPlugin)
-  await app.register(connectionStatePlugin, { maxUnsentBytesPerConnection: config.HTTP_MAX_UNSENT_BYTES_PER_CONNECTION })
+  await app.register(connectionStatePlugin, {
+    maxUnsentBytesPerConnection: config.HTTP_MAX_UNSENT_BYTES_PER_CONNECTION,
+    closeLingerMs: config.HTTP_CLOSE_LINGER_MS,
+  })
   await app.register(corsPlugin, { origins: parseOrigins(config.CORS_ORIGINS) })
   await app.register(swaggerPlugin, { version: SERVICE_VERSION })
   await app.register(redisPlugin, { topology: redisTopologyOf(config), commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS })

@@ -99,6 +99,7 @@ export const ConfigSchema = Type.Object({
   HTTP_KEEP_ALIVE_TIMEOUT_MS: PositiveInteger(72_000, 'how long an idle keep-alive connection is kept; longer than a load balancer\'s idle timeout'),
   HTTP_CONNECTION_TIMEOUT_MS: PositiveInteger(30_000, 'a connection with a request under way that moves no byte either way for this long is closed; longer than NXCLOUD_TIMEOUT_MS'),
   HTTP_MAX_REQUESTS_PER_SOCKET: PositiveInteger(1_000, 'requests served on one connection; its last answer says Connection: close and the socket is closed'),
+  HTTP_CLOSE_LINGER_MS: PositiveInteger(5_000, 'a connection the server closes is still read from (and what comes dropped) until its client closes it or this long passes, so that the close resets no answer'),
   // At least 64 KiB, the largest high-water mark of a socket's buffer (Node 22 and later; 16 KiB before): a
   // buffer past its mark announces when it has drained, and the bound is judged again then.
   HTTP_MAX_UNSENT_BYTES_PER_CONNECTION: Type.Integer({

@@ -255,6 +255,7 @@ t.test('the HTTP edge has bounded defaults, and timeouts that contradict each ot
     HTTP_KEEP_ALIVE_TIMEOUT_MS: 72_000,
     HTTP_CONNECTION_TIMEOUT_MS: 30_000,
     HTTP_MAX_REQUESTS_PER_SOCKET: 1_000,
+    HTTP_CLOSE_LINGER_MS: 5_000,
     HTTP_MAX_UNSENT_BYTES_PER_CONNECTION: 1_048_576,
   })
   t.same(configErrorOf({ ...ENV, HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' }).problems,

@@ -27,6 +27,8 @@ export interface ConnectionBackpressure {
   waitingRequests (socket: Socket): number
   /** The answers let through while queued behind another answer, not yet sent: they have no socket of their own yet. */
   queuedAnswers (socket: Socket): Iterable<ServerResponse>
+  /** For a connection that will send no more answers: its waiting requests are never run, and it is no longer held paused. */
+  abandon (socket: Socket): void
 }
 
 const GATE = Symbol('backpressureGate')
@@ -92,10 +94,7 @@ export function createConnectionBackpressure (maxUnsentBytes: number): Connectio
       // Node resumes a socket it paused itself as soon as one queued answer moves on; this one stays paused.
       socket.on('resume', () => { if (created.holdingSocket) socket.pause() })
       // The requests still waiting are never run: their client is gone.
-      socket.once('close', () => {
-        created.waiting.length = 0
-        created.queued.clear()
-      })
+      socket.once('close', () => { forget(created) })
     }
     return gate
   }
@@ -116,7 +115,18 @@ export function createConnectionBackpressure (maxUnsentBytes: number): Connectio
     },
     waitingRequests: (socket) => (socket as GatedSocket)[GATE]?.waiting.length ?? 0,
     queuedAnswers: (socket) => (socket as GatedSocket)[GATE]?.queued ?? [],
+    abandon: (socket) => {
+      const gate = (socket as GatedSocket)[GATE]
+      if (gate === undefined) return
+      forget(gate)
+      releaseSocket(gate)
+    },
   }
+}
+
+function forget (gate: Gate): void {
+  gate.waiting.length = 0
+  gate.queued.clear()
 }
 
 function isMade (response: ServerResponse): boolean {

@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fast
 import { ProblemError } from '../errors/problem-error.js'
 import { createConnectionBackpressure, type ConnectionBackpressure } from '../http/connection-backpressure.js'
 import { HttpHeaders } from '../http/headers.js'
+import { closeInStages } from '../http/lingering-close.js'
 
 const ANSWERS_ON_SOCKET = Symbol('answersOnSocket')
 
@@ -24,6 +25,8 @@ declare module 'fastify' {
 export interface ConnectionStateOptions {
   /** HTTP_MAX_UNSENT_BYTES_PER_CONNECTION: past it, a connection's pipelined requests wait and it is not read from. */
   maxUnsentBytesPerConnection: number
+  /** HTTP_CLOSE_LINGER_MS: how long a connection the server closes is still read from, for its client to read the last answers. */
+  closeLingerMs: number
 }
 
 /**
@@ -43,10 +46,11 @@ export const connectionStatePlugin = fp<ConnectionStateOptions>(async function c
   let shuttingDown = false
   // Node's maxRequestsPerSocket announces `Connection: close` on the last answer but keeps the socket open,
   // answering whatever follows with bodiless 503s (its documented behaviour). Saying close ourselves makes
-  // Node close the socket after that answer, and the requests it dropped past the cap are never answered.
+  // Node close the socket after that answer (in stages: src/http/lingering-close.ts), and the requests
+  // pipelined past the cap are never answered.
   const maxRequestsPerSocket = app.server.maxRequestsPerSocket ?? 0
-  const connections = trackConnections(app.server)
   const backpressure = createConnectionBackpressure(options.maxUnsentBytesPerConnection)
+  const connections = trackConnections(app.server, (socket) => { closeInStages(socket, options.closeLingerMs, backpressure.abandon) })
   const shutDown = () => {
     shuttingDown = true
     askInFlightAnswersToClose(connections, backpressure)
@@ -77,9 +81,10 @@ export const connectionStatePlugin = fp<ConnectionStateOptions>(async function c
 }, { name: 'connection-state' })
 
 // Tracked per connection, not per request: a keep-alive connection carries many requests.
-function trackConnections (server: Server): Set<Socket> {
+function trackConnections (server: Server, onConnection: (socket: Socket) => void): Set<Socket> {
   const connections = new Set<Socket>()
   server.on('connection', (socket: Socket) => {
+    onConnection(socket)
     connections.add(socket)
     socket.once('close', () => connections.delete(socket))
   })

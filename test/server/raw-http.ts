@@ -1,4 +1,4 @@
-import { connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
 
 export interface RawExchange {
   /** Every byte the server sent, as text. */
@@ -99,4 +99,26 @@ export class StatusLines {
     }
     this.#tail = text.slice(Math.max(end, text.length - KEPT_TAIL_CHARS))
   }
+}
+
+export interface ReadConnection {
+  /** The status of every answer read. */
+  statuses: number[]
+  /** True when the connection ended with the server's FIN, false when it was reset. */
+  endedCleanly: boolean
+}
+
+/** Reads a connection, until now paused, until the server ends or resets it: the statuses of its answers, the bodies dropped. */
+export async function readUntilClosedByServer (socket: Socket): Promise<ReadConnection> {
+  const lines = new StatusLines()
+  let reset = false
+  socket.setEncoding('latin1')
+  socket.on('data', (chunk: string) => { lines.push(chunk) })
+  socket.on('error', () => { reset = true })
+  const ended = new Promise<boolean>((resolve) => {
+    socket.once('end', () => { resolve(true) })
+    socket.once('close', () => { resolve(false) })
+  })
+  socket.resume()
+  return { statuses: lines.statuses, endedCleanly: await ended && !reset }
 }
