@@ -225,6 +225,10 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
       if (filledByPeer !== undefined) return { entry: filledByPeer, byPeer: true }
     }
     try {
+      // A peer may have filled it and let its lease go between our read and our lease (its change not yet
+      // heard here): what it stored is read again before NxCloud is asked a second time.
+      const filledByPeer = lease?.acquired === true ? await freshStoredEntry(appkey, log) : undefined
+      if (filledByPeer !== undefined) return { entry: filledByPeer, byPeer: true }
       return { entry: await fetchAndStore(appkey, log), byPeer: false }
     } finally {
       await lease?.release().catch((error: unknown) => logCacheFailure(log, 'release', error))
@@ -235,13 +239,18 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
     const deadline = Date.now() + upstreamTimeoutMs
     while (Date.now() < deadline) {
       await sleep(PEER_FILL_POLL_MS)
-      const entry = await read(appkey, log)
-      if (entry !== undefined && entry !== STORE_FAILED && isFresh(entry, Date.now())) return entry
+      const entry = await freshStoredEntry(appkey, log)
+      if (entry !== undefined) return entry
       // The peer failed (failures are not cached) or its lease lapsed: stop waiting and ask ourselves.
       const peerStillFilling = await leases.isHeld(appkey).catch(() => false)
       if (!peerStillFilling) return undefined
     }
     return undefined
+  }
+
+  async function freshStoredEntry (appkey: string, log: FastifyBaseLogger): Promise<StoredEntry | undefined> {
+    const entry = await read(appkey, log)
+    return entry !== undefined && entry !== STORE_FAILED && isFresh(entry, Date.now()) ? entry : undefined
   }
 
   // One fill per tenant in this process: callers that miss together share it ("collapsed").

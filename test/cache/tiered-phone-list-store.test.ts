@@ -18,6 +18,8 @@ const HITS_COUNTED = 200
 const CACHE_HEADERS = ['x-cache', 'age', 'cache-control', 'cache-status', 'etag'] as const
 // The feed's heartbeat takes a subscriber silent for longer than 2.5 s by Date.now() for lost: a fake Date moved past it.
 const PAST_SILENCE_LIMIT_MS = 2_500 + 1
+// Far longer than any answer is held back below.
+const LATE_ANSWERS_TIMEOUT_MS = 60_000
 // Past a one-second TTL, on a fake Date: the memory tier keeps an entry until fetchedAtMs + TTL by Date.now().
 const PAST_ONE_SECOND_MS = 1_100
 // Into an entry's second second: its Age is 1.
@@ -74,28 +76,37 @@ async function firstAnswerOtherThan (instance: Instance, appkey: string, old: st
   }, { what: `${appkey} to be answered with something other than the list held before` })
 }
 
-interface SwallowingProxy {
+interface RedisProxy {
   url: string
   /** From now on every byte either way is dropped while the connections stay open, as in a partition. */
   swallow (): void
   /** Chunks a client sent since `swallow()`, which Redis never saw. */
   swallowedFromClients (): number
+  /** From now on Redis's answers are kept back (the commands still reach Redis), until `releaseAnswers()`. */
+  holdAnswers (): void
+  releaseAnswers (): void
   close (): Promise<void>
 }
 
-/** A TCP proxy to the test Redis that can go silent without closing anything. */
-async function startSwallowingProxy (): Promise<SwallowingProxy> {
+/** A TCP proxy to the test Redis that can go silent without closing anything, or answer late. */
+async function startRedisProxy (): Promise<RedisProxy> {
   const target = new URL(TEST_REDIS_URL)
   const sockets = new Set<Socket>()
   let swallowing = false
   let swallowedFromClients = 0
+  let held: Array<[Socket, Buffer]> | undefined
   const server = createServer((client) => {
     const upstream = connect(Number(target.port || 6379), target.hostname)
     for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
       sockets.add(from)
-      from.on('data', (chunk) => {
-        if (!swallowing) to.write(chunk)
-        else if (from === client) swallowedFromClients++
+      from.on('data', (chunk: Buffer) => {
+        if (swallowing) {
+          if (from === client) swallowedFromClients++
+        } else if (held !== undefined && from === upstream) {
+          held.push([to, chunk])
+        } else {
+          to.write(chunk)
+        }
       })
       from.on('error', () => {})
       from.on('close', () => { sockets.delete(from); to.destroy() })
@@ -108,6 +119,12 @@ async function startSwallowingProxy (): Promise<SwallowingProxy> {
     url: `redis://127.0.0.1:${address.port}`,
     swallow: () => { swallowing = true },
     swallowedFromClients: () => swallowedFromClients,
+    holdAnswers: () => { held ??= [] },
+    releaseAnswers: () => {
+      const answers = held ?? []
+      held = undefined
+      for (const [client, chunk] of answers) client.write(chunk)
+    },
     close: async () => {
       for (const socket of sockets) socket.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))
@@ -276,7 +293,7 @@ t.test('the memory tier keeps a list no longer than it is fresh: past the TTL th
 t.test('a subscriber that goes silent without closing is taken for lost, while the memory tier answers on without waiting on Redis', async (t) => {
   const clock = fakeDate(t)
   const simulator = await startSimulator(t)
-  const proxy = await startSwallowingProxy()
+  const proxy = await startRedisProxy()
   const config = twoInstanceConfig(simulator, { REDIS_URL: proxy.url })
   t.teardown(() => deleteKeysWithPrefix(TEST_REDIS_URL, config.CACHE_KEY_PREFIX))
   const b = await startInstance(t, config)
@@ -301,4 +318,37 @@ t.test('a subscriber that goes silent without closing is taken for lost, while t
   t.equal(b.app.redisGate?.available, false, 'Redis is skipped from then on')
   t.equal((await b.get('demo-bank')).headers['x-cache'], 'HIT', 'and the list NxCloud gave is held in memory')
   t.equal(simulator.calls, 2)
+})
+
+t.test('a stale list a peer refreshed between this instance\'s read and its fill lease is not asked of NxCloud again', async (t) => {
+  const clock = fakeDate(t)
+  const simulator = await startSimulator(t)
+  const proxy = await startRedisProxy()
+  const config = twoInstanceConfig(simulator, { CACHE_TTL_SECONDS: '1', CACHE_STALE_WHILE_REVALIDATE_SECONDS: '60' })
+  t.teardown(() => deleteKeysWithPrefix(TEST_REDIS_URL, config.CACHE_KEY_PREFIX))
+  const a = await startInstance(t, config)
+  // B's answers from Redis come late on purpose: a long command timeout keeps them from counting as failures.
+  const b = await startInstance(t, { ...config, REDIS_URL: proxy.url, REDIS_COMMAND_TIMEOUT_MS: LATE_ANSWERS_TIMEOUT_MS })
+  t.teardown(() => proxy.close())
+  const redis = await connectRedis(t)
+  const watch = await watchCacheCommands(t, redis, config.CACHE_KEY_PREFIX)
+  const leaseKey = `${config.CACHE_KEY_PREFIX}phones-fill:v1:demo-shop`
+  t.equal((await a.get('demo-shop')).headers['x-cache'], 'MISS')
+  clock.tick(PAST_ONE_SECOND_MS)
+
+  // B reads the stale list from Redis, and gets it only after A has refreshed and stored it.
+  proxy.holdAnswers()
+  const readByB = b.get('demo-shop')
+  await eventually(async () => (await watch.settled()).some(([command]) => command === 'get'), { what: 'B\'s read to reach Redis' })
+  t.equal((await a.get('demo-shop')).headers['x-cache'], 'STALE', 'A serves the stale list and refreshes it')
+  await eventually(async () => (await a.get('demo-shop')).headers['x-cache'] === 'HIT', { what: 'A to store the refreshed list' })
+  await eventually(async () => await redis.exists(leaseKey) === 0, { what: 'A to give back its fill lease' })
+  await watch.settled()
+  proxy.releaseAnswers()
+
+  t.equal((await readByB).headers['x-cache'], 'STALE', 'B answers the list it read, and refreshes it in the background')
+  // Its refresh takes the lease, free again, and ends by giving it back.
+  await eventually(async () => (await watch.settled()).some((args) => args[0]?.startsWith('eval') === true && args.includes(leaseKey)),
+    { what: 'B\'s refresh to give back its lease' })
+  t.equal(simulator.calls, 2, 'one refresh: B found the list A had stored instead of asking NxCloud again')
 })
