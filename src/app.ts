@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { DestinationStream, LoggerOptions } from 'pino'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { Config, TrustProxy } from './config.js'
+import { commaSeparated, type Config, type TrustProxy } from './config.js'
 import { answerClientError, answerFrameworkError } from './errors/connection-errors.js'
 import { errorHandlerPlugin } from './errors/error-handler.js'
 import { requestTracingPlugin, traceIdsLogMixin, tracingEnabled } from './observability/tracing.js'
@@ -83,7 +83,7 @@ async function registerPlugins (app: App, config: Config): Promise<void> {
     maxUnsentBytesPerConnection: config.HTTP_MAX_UNSENT_BYTES_PER_CONNECTION,
     closeLingerMs: config.HTTP_CLOSE_LINGER_MS,
   })
-  await app.register(corsPlugin, { origins: parseOrigins(config.CORS_ORIGINS) })
+  await app.register(corsPlugin, { origins: commaSeparated(config.CORS_ORIGINS) })
   await app.register(swaggerPlugin, { version: SERVICE_VERSION })
   await app.register(redisPlugin, { topology: redisTopologyOf(config), commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS })
   await app.register(metricsPlugin)
@@ -180,8 +180,4 @@ function accessOptionsOf (config: Config): AccessPluginOptions {
       ? undefined
       : { jwksUrl, issuer, audience, tenantsClaim: config.JWT_TENANTS_CLAIM, cooldownMs: config.JWT_JWKS_COOLDOWN_MS },
   }
-}
-
-function parseOrigins (list: string): string[] {
-  return list.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '')
 }

@@ -221,7 +221,7 @@ export function parseTrustProxy (value: string, problems: string[]): TrustProxy 
     return undefined
   }
   if (/^\d+$/.test(trimmed)) return Number(trimmed)
-  const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+  const entries = commaSeparated(value)
   const invalid = entries.filter((entry) => !isProxyAddress(entry))
   if (entries.length === 0 || invalid.length > 0) {
     problems.push(`TRUST_PROXY=${JSON.stringify(value)} must be false, a hop count, or a comma-separated list of ` +
@@ -263,12 +263,17 @@ function redisProblems (variables: ConfigVariables): string[] {
   return problems
 }
 
+/** The non-empty, trimmed entries of a comma-separated setting. */
+export function commaSeparated (list: string): string[] {
+  return list.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+}
+
 const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/
 
 /** `host:port,host:port` (an IPv6 address in brackets) into addresses; every bad entry is named. */
 function parseHostPorts (name: string, list: string | undefined, problems: string[]): HostPort[] | undefined {
   if (list === undefined) return undefined
-  const entries = list.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+  const entries = commaSeparated(list)
   const addresses: HostPort[] = []
   const invalid: string[] = []
   for (const entry of entries) {

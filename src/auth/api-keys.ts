@@ -47,7 +47,6 @@ export interface ApiKeyRegistry {
    * not even well-formed (see isWellFormedApiKey).
    */
   callerFor (presentedKey: string): Caller | undefined
-  readonly size: number
   close (): void
 }
 
@@ -97,7 +96,6 @@ export function createApiKeyRegistry (options: ApiKeyRegistryOptions): ApiKeyReg
       if (caller !== undefined) verified.set(presentedKey, caller)
       return caller
     },
-    get size () { return callers.size },
     close: () => { unwatchFile(file, onChange) },
   }
 }

@@ -8,6 +8,7 @@ import { Compile } from 'typebox/compile'
 import { ApiKeyFileSchema } from '../auth/api-keys.js'
 import { ALL_TENANTS, KNOWN_SCOPES, Scopes, type Scope } from '../auth/caller.js'
 import { issueApiKey } from '../auth/issue-api-key.js'
+import { commaSeparated } from '../config.js'
 
 const USAGE = 'usage: npm run key:new -- --id <id> --tenants <appkey,appkey|*> [--scopes phones:read,cache:refresh] [--rate-limit-max <n>]'
 const EntriesValidator = Compile(ApiKeyFileSchema)
@@ -27,10 +28,9 @@ const { values } = parseArgs({
   strict: true,
 })
 
-const list = (text: string) => text.split(',').map((item) => item.trim()).filter((item) => item !== '')
 if (values.id === undefined || values.tenants === undefined) fail('--id and --tenants are required')
-const tenants = values.tenants.trim() === ALL_TENANTS ? ALL_TENANTS : list(values.tenants)
-const scopes = list(values.scopes)
+const tenants = values.tenants.trim() === ALL_TENANTS ? ALL_TENANTS : commaSeparated(values.tenants)
+const scopes = commaSeparated(values.scopes)
 const unknownScopes = scopes.filter((scope) => !KNOWN_SCOPES.includes(scope as Scope))
 if (unknownScopes.length > 0) fail(`unknown scope ${unknownScopes.join(', ')}; known: ${KNOWN_SCOPES.join(', ')}`)
 const rateLimitMax = values['rate-limit-max'] === undefined ? undefined : Number(values['rate-limit-max'])

@@ -4,21 +4,14 @@ import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, Fa
 import { HttpHeaders } from '../http/headers.js'
 import { pathOf } from '../http/request-path.js'
 import { logAccess, newRequestId, REQUEST_ID_LOG_LABEL, requestIdGivenTo, requestIdOf } from '../logging/request-logging.js'
-import { PROBLEM_CONTENT_TYPE, type Problem } from './problem-schema.js'
-import { ProblemTypes, type ProblemKind } from './problem-types.js'
-
-/** A problem answered before any route was found: without a path known, it has no `instance`. */
-type ConnectionProblem = Omit<Problem, 'instance'> & { instance?: string }
+import { ProblemExamples } from './problem-examples.js'
+import { problemBody, PROBLEM_CONTENT_TYPE, type ProblemBody } from './problem-schema.js'
+import type { ProblemKind } from './problem-types.js'
 
 // Node's HTTP parser and request timers, and what each becomes (Node's own answers: 408, 431, else 400).
 const PARSER_ERROR_KINDS: Record<string, ProblemKind> = {
   ERR_HTTP_REQUEST_TIMEOUT: 'requestTimeout',
   HPE_HEADER_OVERFLOW: 'requestHeadTooLarge',
-}
-
-const PARSER_ERROR_DETAILS: Partial<Record<ProblemKind, string>> = {
-  requestTimeout: 'The request line, headers or body did not arrive within the time the service allows; the connection is closed',
-  requestHeadTooLarge: 'The request line and headers together exceed the size the service accepts',
 }
 
 // Node checks the same private field before answering a client error itself: once an answer has begun on
@@ -40,30 +33,25 @@ export function answerClientError (this: FastifyInstance, error: NodeJS.ErrnoExc
     socket.destroy()
     return
   }
-  const kind = PARSER_ERROR_KINDS[error.code ?? ''] ?? 'invalidRequest'
-  const { type, title, status } = ProblemTypes[kind]
+  const kind = PARSER_ERROR_KINDS[error.code ?? '']
   // A request whose head arrived (its body did not) keeps the id it was given; the client reads this answer as its.
   const requestId = pending === undefined || pending === null ? newRequestId() : requestIdGivenTo(pending.req)
-  const problem: ConnectionProblem = {
-    type,
-    title,
-    status,
-    detail: PARSER_ERROR_DETAILS[kind] ?? `The request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`,
-    requestId,
-  }
+  const problem = kind === undefined
+    ? problemBody('invalidRequest', { detail: `The request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`, instance: undefined, requestId })
+    : problemBody(kind, { detail: ProblemExamples[kind].detail, instance: undefined, requestId })
   socket.write(rawAnswer(problem))
   socket.destroy()
-  this.log.info({ [REQUEST_ID_LOG_LABEL]: requestId, statusCode: status, code: error.code }, 'client error answered')
+  this.log.info({ [REQUEST_ID_LOG_LABEL]: requestId, statusCode: problem.status, code: error.code }, 'client error answered')
 }
 
-function rawAnswer (problem: ConnectionProblem): string {
+function rawAnswer (problem: ProblemBody): string {
   const body = JSON.stringify(problem)
   const lines = Object.entries(closingProblemHeaders(problem, body)).map(([name, value]) => `${name}: ${value}`)
   return `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}\r\n${lines.join('\r\n')}\r\n\r\n${body}`
 }
 
 // Every answer of Node's HTTP layer closes its connection: what the client sends next cannot be read as a request.
-function closingProblemHeaders (problem: ConnectionProblem, body: string): Record<string, string | number> {
+function closingProblemHeaders (problem: ProblemBody, body: string): Record<string, string | number> {
   return {
     'content-type': PROBLEM_CONTENT_TYPE,
     'content-length': Buffer.byteLength(body),
@@ -80,19 +68,12 @@ function closingProblemHeaders (problem: ConnectionProblem, body: string): Recor
  * content it announced. No route runs.
  */
 export function answerUnmetExpectation (log: FastifyBaseLogger, request: IncomingMessage, response: ServerResponse): void {
-  const { type, title, status } = ProblemTypes.expectationFailed
   const requestId = requestIdOf(request)
-  const problem: Problem = {
-    type,
-    title,
-    status,
-    detail: 'The service meets no expectation but 100-continue',
-    instance: pathOf(request.url ?? '/'),
-    requestId,
-  }
+  const kind = 'expectationFailed'
+  const problem = problemBody(kind, { detail: ProblemExamples[kind].detail, instance: pathOf(request.url ?? '/'), requestId })
   const body = JSON.stringify(problem)
-  response.writeHead(status, closingProblemHeaders(problem, body)).end(body)
-  log.info({ [REQUEST_ID_LOG_LABEL]: requestId, method: request.method, url: request.url, statusCode: status }, 'expectation refused')
+  response.writeHead(problem.status, closingProblemHeaders(problem, body)).end(body)
+  log.info({ [REQUEST_ID_LOG_LABEL]: requestId, method: request.method, url: request.url, statusCode: problem.status }, 'expectation refused')
 }
 
 /**
@@ -102,20 +83,12 @@ export function answerUnmetExpectation (log: FastifyBaseLogger, request: Incomin
  */
 export function answerFrameworkError (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const routerRefused = error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH'
-  const kind: ProblemKind = routerRefused ? 'invalidRequest' : 'internal'
-  const { type, title, status } = ProblemTypes[kind]
-  const problem: Problem = {
-    type,
-    title,
-    status,
-    detail: routerRefused
-      ? 'The path is not valid: a malformed percent-encoding, or a segment that is too long'
-      : 'The request could not be completed; see the logs for this requestId',
-    instance: pathOf(request.url),
-    requestId: request.id,
-  }
+  const occurrence = { instance: pathOf(request.url), requestId: request.id }
+  const problem = routerRefused
+    ? problemBody('invalidRequest', { detail: 'The path is not valid: a malformed percent-encoding, or a segment that is too long', ...occurrence })
+    : problemBody('internal', { detail: ProblemExamples.internal.detail, ...occurrence })
   reply.header(HttpHeaders.requestId.name, request.id)
     .header(HttpHeaders.contentTypeOptions.name, HttpHeaders.contentTypeOptions.value)
-    .code(status).type(PROBLEM_CONTENT_TYPE).send(problem)
+    .code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem)
   logAccess(routerRefused ? undefined : error, request, reply)
 }

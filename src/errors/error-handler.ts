@@ -5,7 +5,8 @@ import { NxCloudError } from '../nxcloud/nxcloud-error.js'
 import { problemOf } from './nxcloud-problems.js'
 import { ProblemError } from './problem-error.js'
 import { ProblemTypes } from './problem-types.js'
-import { PROBLEM_CONTENT_TYPE, type Problem } from './problem-schema.js'
+import { ProblemExamples } from './problem-examples.js'
+import { problemBody, PROBLEM_CONTENT_TYPE, type ProblemBody } from './problem-schema.js'
 import { HttpHeaders } from '../http/headers.js'
 import { pathOf } from '../http/request-path.js'
 import { RouteMethods } from './route-methods.js'
@@ -54,45 +55,27 @@ export const errorHandlerPlugin = fp(async function errorHandler (app) {
     const allowed = routeMethods.allowedOn(path)
     const kind = allowed.length > 0 && !allowed.includes(request.method) ? 'methodNotAllowed' : 'routeNotFound'
     if (kind === 'methodNotAllowed') reply.header(HttpHeaders.allow.name, allowed.join(', '))
-    const { status, type, title } = ProblemTypes[kind]
-    return sendProblem(reply, {
-      type,
-      title,
-      status,
-      detail: kind === 'methodNotAllowed'
-        ? `${path} answers ${allowed.join(', ')}, not ${request.method}`
-        : `No route ${request.method} ${path}`,
+    return sendProblem(reply, problemBody(kind, {
+      detail: kind === 'methodNotAllowed' ? `${path} answers ${allowed.join(', ')}, not ${request.method}` : `No route ${request.method} ${path}`,
       instance: path,
       requestId: request.id,
-    })
+    }))
   })
 }, { name: 'error-handler' })
 
-function problemFor (error: FastifyError | ProblemError, request: FastifyRequest): Problem {
-  const base = { instance: pathOf(request.url), requestId: request.id }
-  if (error instanceof ProblemError) {
-    const { type, title, status } = ProblemTypes[error.kind]
-    const upstream = error.upstreamCode === undefined ? {} : { upstreamCode: error.upstreamCode }
-    return { type, title, status, detail: error.message, ...base, ...upstream }
-  }
-  if (error.validation !== undefined) {
-    const { type, title, status } = ProblemTypes.invalidRequest
-    return { type, title, status, detail: error.message, ...base }
-  }
+function problemFor (error: FastifyError | ProblemError, request: FastifyRequest): ProblemBody {
+  const occurrence = { detail: error.message, instance: pathOf(request.url), requestId: request.id }
+  if (error instanceof ProblemError) return problemBody(error.kind, { ...occurrence, upstreamCode: error.upstreamCode })
   const status = error.statusCode ?? 500
-  if (status === ProblemTypes.invalidRequest.status) {
-    // A request Fastify itself found malformed (a body that is not JSON...): the kind the routes' 400 schema names.
-    const { type, title } = ProblemTypes.invalidRequest
-    return { type, title, status, detail: error.message, ...base }
-  }
+  // Fastify's own 400s (validation, a body that is not JSON...) are the kind the routes' 400 schema names.
+  if (error.validation !== undefined || status === ProblemTypes.invalidRequest.status) return problemBody('invalidRequest', occurrence)
   if (status >= 400 && status < 500) {
     // A client error Fastify itself raised (unsupported media type, body too large...): RFC 9457's plain kind.
-    return { type: 'about:blank', title: STATUS_CODES[status] ?? 'Client error', status, detail: error.message, ...base }
+    return { type: 'about:blank', title: STATUS_CODES[status] ?? 'Client error', status, ...occurrence }
   }
-  const { type, title } = ProblemTypes.internal
-  return { type, title, status: ProblemTypes.internal.status, detail: 'The request could not be completed; see the logs for this requestId', ...base }
+  return problemBody('internal', { ...occurrence, detail: ProblemExamples.internal.detail })
 }
 
-function sendProblem (reply: FastifyReply, problem: Problem): FastifyReply {
+function sendProblem (reply: FastifyReply, problem: ProblemBody): FastifyReply {
   return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem)
 }

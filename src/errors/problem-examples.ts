@@ -10,8 +10,9 @@ export interface ProblemExample {
 
 /**
  * What one occurrence of each problem kind says, as the contract shows it (the details are those
- * the service writes). Keyed by kind, so a kind added to the problem table without an example here
- * does not compile.
+ * the service writes; the kinds whose detail never varies, a timeout, an unmet expectation or a bug,
+ * are answered with the detail written here). Keyed by kind, so a kind added to the problem table
+ * without an example here does not compile.
  */
 export const ProblemExamples: Record<ProblemKind, ProblemExample> = {
   invalidRequest: { detail: 'params/appkey must match pattern "^[A-Za-z0-9_-]+$"' },

@@ -27,6 +27,25 @@ export const ProblemSchema = Type.Object(
 
 export type Problem = Static<typeof ProblemSchema>
 
+/** A problem as answered: without `instance` when it was answered before the request line was read. */
+export type ProblemBody = Omit<Problem, 'instance'> & { instance?: string }
+
+/** What one occurrence of a problem says, in the order the contract lists the fields. */
+interface Occurrence {
+  detail: string
+  instance: string | undefined
+  requestId: string
+  upstreamCode?: number | undefined
+}
+
+/** The body of one problem of `kind`: the kind's type, title and status, then the occurrence's defined fields. */
+export function problemBody (kind: ProblemKind, occurrence: Occurrence): ProblemBody {
+  const { type, title, status } = ProblemTypes[kind]
+  const body: Record<string, unknown> = { type, title, status }
+  for (const [field, value] of Object.entries(occurrence)) if (value !== undefined) body[field] = value
+  return body as ProblemBody
+}
+
 // Header fields a status always carries, whoever answers it; Retry-After comes with the kinds the table marks.
 const HEADERS_OF_STATUS: Partial<Record<number, AnswerHeaderField[]>> = {
   401: [HttpHeaders.wwwAuthenticate],
@@ -62,17 +81,9 @@ export interface ProblemResponseOptions {
 const EXAMPLE_REQUEST_ID = '5b0c8c0e-1d0f-4c55-9d0a-4f4f1f7c2a11'
 
 function exampleOf (kind: ProblemKind, examplePath: string): Record<string, unknown> {
-  const { type, title, status } = ProblemTypes[kind]
   const { detail, upstreamCode, beforeRequestLine } = ProblemExamples[kind]
-  return {
-    type,
-    title,
-    status,
-    detail,
-    ...(beforeRequestLine === true ? {} : { instance: examplePath }),
-    requestId: EXAMPLE_REQUEST_ID,
-    ...(upstreamCode === undefined ? {} : { upstreamCode }),
-  }
+  const instance = beforeRequestLine === true ? undefined : examplePath
+  return problemBody(kind, { detail, instance, requestId: EXAMPLE_REQUEST_ID, upstreamCode })
 }
 
 /**

@@ -80,7 +80,7 @@ export const ProblemTypes = {
     status: 429,
     type: '/problems/rate-limited',
     title: 'Too many requests',
-    whenItHappens: 'The caller (or, without valid credentials, the client address) sent more requests in the current window than its quota, which RateLimit-Policy states.',
+    whenItHappens: 'The caller (or, without valid credentials, the client address) sent more requests in the current window than its quota, which RateLimit-Limit states (RateLimit-Reset: when the window ends).',
     whatToDo: 'Wait the seconds Retry-After names before the next request. Keep the lists you read for as long as Cache-Control allows, and revalidate with If-None-Match. A quota too small for your use is raised per key by the service\'s owners.',
     retryAfter: true,
   },

@@ -19,8 +19,8 @@ const WHATSAPP_BIZ_TYPE = '2'
 // An envelope listing a tenant's phones is a few KiB; anything far larger is not one.
 const MAX_RESPONSE_BYTES = 1024 * 1024
 const KEEP_ALIVE_TIMEOUT_MS = 4_000
-// One span per attempt: the undici request span is its child, and a retry shows as a second one.
-// One span per attempt, named for the NxCloud action (`nxcloud.phoneList`).
+// One span per attempt, named for the NxCloud action (`nxcloud.phoneList`): the undici request span is
+// its child, and a retry shows as a second one.
 const CALL_SPAN_PREFIX = 'nxcloud.'
 
 /** One NxCloud operation: where it is posted, the `action` it is signed for, and the shape of its `data`. */

@@ -198,7 +198,7 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
   }
 
   // NxCloud's answer, stored; its word on the tenant (9008, 9010) drops the entry, and an unknown appkey is remembered.
-  async function fetchAndStore (appkey: string, log: FastifyBaseLogger): Promise<StoredEntry> {
+  async function fetchAndStore (appkey: string, log: FastifyBaseLogger): Promise<StoredPhoneList> {
     let phones
     try {
       phones = await client.fetchPhoneList(appkey, log)
@@ -320,7 +320,6 @@ export function createPhoneListService (options: PhoneListServiceOptions): Phone
     async refresh (appkey, log) {
       try {
         const entry = await fetchAndStore(appkey, log)
-        if (entry.kind === 'unknown-tenant') throw new Error('unreachable: an unknown tenant is thrown, not returned')
         return answerOf(entry, CacheResults.miss, `fwd=request; fwd-status=200${store === undefined ? '' : '; stored'}`)
       } catch (error) {
         return failureOf(error, CacheResults.miss, `fwd=request; fwd-status=${problemStatusOf(error)}`)

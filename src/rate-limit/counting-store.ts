@@ -14,8 +14,6 @@ export type StoreCallback = (error: Error | null, answer?: StoreAnswer) => void
 /** @fastify/rate-limit's store interface (its `store` option), as this service implements it. */
 export interface RateLimitStore {
   incr (key: string, callback: StoreCallback, timeWindow: number, max: number): void
-  /** The key's count without counting (the plugin's `{ increment: false }`). */
-  read (key: string, callback: StoreCallback, timeWindow: number, max: number): void
   /** The store of a route with a rate limit of its own: its own counters, under a namespace. */
   child (routeOptions: RouteRateLimitOptions): RateLimitStore
 }
@@ -87,12 +85,6 @@ export function createCountingStore (options: CountingStoreOptions): CountingSto
       const counted = count(counter, max)
       if (counted instanceof Promise) counted.then((settled) => { callback(null, answerOf(settled, now())) }, callback)
       else callback(null, answerOf(counted, nowMs))
-    }
-
-    read (key: string, callback: StoreCallback): void {
-      const nowMs = now()
-      const counted = counters.peek(this.namespace + key, nowMs)
-      callback(null, counted === undefined ? { current: 0, ttl: 0 } : answerOf(counted, nowMs))
     }
 
     child (routeOptions: RouteRateLimitOptions): RateLimitStore {

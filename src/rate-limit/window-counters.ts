@@ -66,12 +66,6 @@ export class WindowCounters {
     return counter
   }
 
-  /** The key's counter while its window lasts, without counting or starting one. */
-  peek (key: string, nowMs: number): WindowCount | undefined {
-    const counter = this.#counters.get(key)
-    return counter === undefined || counter.windowEndsAtMs <= nowMs ? undefined : counter
-  }
-
   #reclaim (nowMs: number): void {
     const target = Math.floor(this.maxTracked * (1 - RECLAIM_SHARE))
     for (const [key, counter] of this.#counters) {

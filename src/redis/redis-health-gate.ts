@@ -20,8 +20,6 @@ export interface RedisHealthGate {
    * that no caller waits out a timeout for a Redis already seen failing. A failure closes the gate.
    */
   run<T> (command: () => Promise<T>): Promise<T>
-  /** Redis failed (a command, the connection): skip it until a probe answers. */
-  failed (reason: string): void
   /** Stops probing and listening to the client. */
   close (): void
 }
@@ -31,7 +29,6 @@ export interface RedisHealthGateOptions {
   /** Resolves when Redis answers: a PING, or one to every master of a cluster. */
   probe: () => Promise<unknown>
   log: FastifyBaseLogger
-  probeIntervalMs?: number
 }
 
 /**
@@ -42,7 +39,7 @@ export interface RedisHealthGateOptions {
  * command timeout of a frozen Redis in turn.
  */
 export function createRedisHealthGate (options: RedisHealthGateOptions): RedisHealthGate {
-  const { client, probe, log, probeIntervalMs = REDIS_PROBE_INTERVAL_MS } = options
+  const { client, probe, log } = options
   // Open at first: a command sent before the connection is up fails at once (no offline queue) and closes it.
   let available = true
   let skippedFor = ''
@@ -68,7 +65,7 @@ export function createRedisHealthGate (options: RedisHealthGateOptions): RedisHe
     probe().then(recovered, () => {}).finally(() => { probing = false })
   }
 
-  const timer = setInterval(tryProbe, probeIntervalMs)
+  const timer = setInterval(tryProbe, REDIS_PROBE_INTERVAL_MS)
   // Probing is no reason to keep the process alive.
   timer.unref()
   // A connection made ready has just had Redis answer (its ready check): as good as a probe.
@@ -86,7 +83,6 @@ export function createRedisHealthGate (options: RedisHealthGateOptions): RedisHe
         throw error
       })
     },
-    failed,
     close () {
       closed = true
       clearInterval(timer)

@@ -39,19 +39,6 @@ t.test('a window starts at the client\'s first request and lasts the time window
   t.same(incr(store, 'key:a', 10), { current: 1, ttl: WINDOW_MS })
 })
 
-t.test('read answers the count without counting', async (t) => {
-  const { store } = countingAlone()
-  const read = (): StoreAnswer | undefined => {
-    let answered: StoreAnswer | undefined
-    store.read('key:a', (_error, answer) => { answered = answer }, WINDOW_MS, 10)
-    return answered
-  }
-  t.same(read(), { current: 0, ttl: 0 }, 'an unknown client has nothing counted')
-  incr(store, 'key:a', 10)
-  t.same(read(), { current: 1, ttl: WINDOW_MS })
-  t.same(read(), { current: 1, ttl: WINDOW_MS }, 'reading again counts nothing')
-})
-
 t.test('a route with a limit of its own counts apart from the others', async (t) => {
   const { store } = countingAlone()
   const child = store.child({ routeInfo: { method: 'GET', url: '/special' } })
