@@ -196,6 +196,17 @@ export async function outageUnderLoad (t: Test, topology: Topology, outage: 'cra
 // Sentinels and each instance's gate reopens on its next probe; with the suite's other files and a CPU hog
 // beside it that took longer than eventually's default once (the test passed 3 of 3 alone beside the hog).
 const FAILOVER_RECOVERY_GUARD_MS = 60_000
+const FAILED_ATTEMPTS_SHOWN = 5
+
+function answerState (response: { status: number, headers: Record<string, unknown> }): string {
+  return `${response.status} ${String(response.headers['x-cache'])} (${String(response.headers['cache-status'])})`
+}
+
+// `remotePort` is the server the connection reached: with Sentinel, the master ioredis was told of.
+function redisState ({ app }: Instance): string {
+  const client = app.redis as { status?: string, stream?: { remotePort?: number } } | undefined
+  return `gate ${app.redisGate?.available === true ? 'open' : 'closed'}, ${client?.status ?? 'no client'} to ${client?.stream?.remotePort ?? 'nothing'}`
+}
 
 /** A Sentinel failover under load (`SENTINEL FAILOVER`, or `kill -9` of the master): no failed answer, writes on the new master. */
 export async function failoverUnderLoad (t: Test, topology: SentinelTopology, how: 'command' | 'kill'): Promise<void> {
@@ -216,11 +227,18 @@ export async function failoverUnderLoad (t: Test, topology: SentinelTopology, ho
 
   // Writes resume: a tenant A fills now is read by B from the master A wrote to.
   let attempt = 0
+  const attempts: string[] = []
   await eventually(async () => {
     const appkey = generatedTenantAppkey(1_000 + attempt++)
-    await a.get(appkey)
-    return (await b.get(appkey)).headers['x-cache'] === 'HIT'
-  }, { what: 'a fill by A to be read by B from the new master', timeoutMs: FAILOVER_RECOVERY_GUARD_MS })
+    const filled = await a.get(appkey)
+    const read = await b.get(appkey)
+    attempts.push(`${appkey}: A ${answerState(filled)} [${redisState(a)}], B ${answerState(read)} [${redisState(b)}]`)
+    return read.headers['x-cache'] === 'HIT'
+  }, { what: 'a fill by A to be read by B from the new master', timeoutMs: FAILOVER_RECOVERY_GUARD_MS }).catch((error: unknown) => {
+    // What each instance saw last says which side stalled: its gate, its connection, or the write.
+    t.comment(`new master ${newPort}; the last attempts:\n${attempts.slice(-FAILED_ATTEMPTS_SHOWN).join('\n')}`)
+    throw error
+  })
   const redis = await topology.connect()
   t.equal(await redis.call('ROLE').then((role) => (role as unknown[])[0]), 'master', 'the Sentinels\' client reaches a master')
   const outageToMs = load.now()
