@@ -34,7 +34,9 @@ export const redisPlugin = fp<RedisPluginOptions>(async function redis (app, opt
     app.decorate('redisSubscriberConnections', undefined)
     return
   }
-  const client = createRedisClient(topology, options.commandTimeoutMs)
+  const client = createRedisClient(topology, options.commandTimeoutMs, () => {
+    app.log.warn('redis client given up by ioredis (a failover notice cut a reconnection short): connecting again')
+  })
   logConnectionEvents(client, app.log)
   const gate = createRedisHealthGate({ client, probe: () => pingRedis(client), log: app.log })
   app.decorate<RedisClient | undefined>('redis', client)

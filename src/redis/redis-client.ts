@@ -53,14 +53,21 @@ function connectionOptions (topology: RedisTopology, commandTimeoutMs: number | 
   }
 }
 
-/** The client of the topology, from ioredis itself: `Redis` for a server or a Sentinel group, `Cluster` for a cluster. */
-export function createRedisClient (topology: RedisTopology, commandTimeoutMs: number): RedisClient {
+// The clients closed on purpose (closeRedis): any other client that ends was given up on by ioredis.
+const closedOnPurpose = new WeakSet<RedisClient>()
+
+/**
+ * The client of the topology, from ioredis itself: `Redis` for a server or a Sentinel group, `Cluster`
+ * for a cluster. `onEndedByIoredis` is told when a server or Sentinel client that was not closed ends,
+ * just before it is connected again (see reconnectWhenEnded).
+ */
+export function createRedisClient (topology: RedisTopology, commandTimeoutMs: number, onEndedByIoredis: () => void = () => {}): RedisClient {
   const options = connectionOptions(topology, commandTimeoutMs)
   switch (topology.kind) {
     case 'standalone':
-      return new Redis(topology.url, options)
+      return reconnectWhenEnded(new Redis(topology.url, options), onEndedByIoredis)
     case 'sentinel':
-      return new Redis({
+      return reconnectWhenEnded(new Redis({
         ...options,
         sentinels: topology.sentinels,
         name: topology.name,
@@ -73,7 +80,7 @@ export function createRedisClient (topology: RedisTopology, commandTimeoutMs: nu
         // A master demoted by a failover answers writes with READONLY: reconnect, and ask the sentinels again.
         reconnectOnError: (error) => error.message.startsWith('READONLY'),
         sentinelRetryStrategy: reconnectDelay,
-      })
+      }), onEndedByIoredis)
     case 'cluster':
       return new Cluster(topology.nodes, {
         enableOfflineQueue: false,
@@ -81,6 +88,26 @@ export function createRedisClient (topology: RedisTopology, commandTimeoutMs: nu
         clusterRetryStrategy: reconnectDelay,
       })
   }
+}
+
+/**
+ * Our retry strategies never give up, yet ioredis still ends a Sentinel client for good when a failover
+ * notice (`+switch-master`, heard by its failover detector) arrives while the client is asking a Sentinel
+ * where the master is: the connector drops that attempt, `connect()` rejects and the status becomes `end`,
+ * with no reconnection. The instance would never use Redis again (seen after `kill -9` of a master, under
+ * CPU load). A client that ends without closeRedis is connected again after the first reconnection delay.
+ */
+function reconnectWhenEnded (client: Redis, onEnded: () => void): Redis {
+  client.on('end', () => {
+    if (closedOnPurpose.has(client)) return
+    setTimeout(() => {
+      if (closedOnPurpose.has(client) || client.status !== 'end') return
+      onEnded()
+      // A failed attempt is retried by ioredis (its close handler), or ends the client again, and so comes back here.
+      client.connect().catch(() => {})
+    }, reconnectDelay(1)).unref()
+  })
+  return client
 }
 
 /** Resolves once Redis answers: a PING, to every master of a cluster (a cluster with a master down is not well). */
@@ -127,6 +154,7 @@ export function subscriberConnections (client: RedisClient, topology: RedisTopol
  * (its failover detector), which `quit()` leaves reconnecting.
  */
 export async function closeRedis (client: RedisClient): Promise<void> {
+  closedOnPurpose.add(client)
   if (client.status === 'ready') {
     // The connection may go away while quitting: disconnecting below covers it.
     await client.quit().catch(() => {})
