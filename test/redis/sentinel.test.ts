@@ -1,8 +1,8 @@
 import t from 'tap'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { closeRedis, createRedisClient, type RedisTopology } from '../../src/redis/redis-client.js'
 import { eventually } from '../support/eventually.js'
-import { SENTINEL_MASTER_NAME, startTopology, type RedisProcess, type SentinelTopology } from '../support/redis-topologies.js'
+import { SENTINEL_MASTER_NAME, startTopology, withClient, type RedisProcess, type SentinelTopology } from '../support/redis-topologies.js'
 import { failoverUnderLoad, testTopology } from './topology-scenarios.js'
 
 // A Sentinel group of the file's own (a master, a replica, three Sentinels); its failovers come last.
@@ -57,24 +57,13 @@ function sentinelTopologyOf (sentinels: SentinelTopology): RedisTopology {
   }
 }
 
-async function askSentinel<T> (port: number, ask: (sentinel: Redis) => Promise<T>): Promise<T> {
-  const sentinel = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, commandTimeout: 1_000 })
-  sentinel.on('error', () => {})
-  try {
-    await sentinel.connect()
-    return await ask(sentinel)
-  } finally {
-    sentinel.disconnect()
-  }
-}
-
 async function masterPortFrom (port: number): Promise<number> {
-  const [, masterPort] = await askSentinel(port, (sentinel) => sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_MASTER_NAME)) as [string, string]
+  const [, masterPort] = await withClient(port, (sentinel) => sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_MASTER_NAME)) as [string, string]
   return Number(masterPort)
 }
 
 // A Sentinel has no PUBSUB command: its subscribed clients are those CLIENT LIST shows with a subscription.
 async function failoverSubscribers (port: number): Promise<number> {
-  const clients = await askSentinel(port, (sentinel) => sentinel.call('CLIENT', 'LIST')) as string
+  const clients = await withClient(port, (sentinel) => sentinel.call('CLIENT', 'LIST')) as string
   return clients.split('\n').filter((line) => /\bsub=[1-9]/.test(line)).length
 }

@@ -233,7 +233,8 @@ async function testClient (t: Teardown, make: () => RedisClient): Promise<RedisC
   return client
 }
 
-async function withClient<T> (port: number, use: (client: Redis) => Promise<T>): Promise<T> {
+/** A short-lived client of the server (or Sentinel) on `port`, for one question; disconnected after it. */
+export async function withClient<T> (port: number, use: (client: Redis) => Promise<T>): Promise<T> {
   const client = new Redis({ port, host: '127.0.0.1', ...testOptions, retryStrategy: () => null })
   client.on('error', () => {})
   try {
