@@ -57,23 +57,13 @@ export function setActiveSpanAttribute (key: string, value: AttributeValue | und
   trace.getActiveSpan()?.setAttribute(key, value)
 }
 
-export interface TraceIds {
-  traceId: string
-  spanId: string
-}
-
-/** The ids of the active span, for a log line; undefined at once when tracing is off. */
-export function activeTraceIds (): TraceIds | undefined {
-  if (tracer === undefined) return undefined
-  const spanContext = trace.getActiveSpan()?.spanContext()
-  if (spanContext === undefined || !trace.isSpanContextValid(spanContext)) return undefined
-  return { traceId: spanContext.traceId, spanId: spanContext.spanId }
-}
-
 /**
- * pino's `mixin`: every line written while a span is active carries its trace and span ids. A new
- * object each time: pino merges the line's own fields into the one returned.
+ * pino's `mixin`: every line written while a span is active carries its trace and span ids; nothing to
+ * look up when tracing is off. A new object each time: pino merges the line's own fields into the one returned.
  */
 export function traceIdsLogMixin (): object {
-  return activeTraceIds() ?? {}
+  if (tracer === undefined) return {}
+  const spanContext = trace.getActiveSpan()?.spanContext()
+  if (spanContext === undefined || !trace.isSpanContextValid(spanContext)) return {}
+  return { traceId: spanContext.traceId, spanId: spanContext.spanId }
 }
