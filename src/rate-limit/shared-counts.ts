@@ -164,15 +164,16 @@ export class SharedCounts {
 
   // One script call: every key in it shares a slot (see CLUSTER_SLOT_GROUPS).
   #addCounts (chunk: SentCount[]): Promise<number[]> {
-    const keys = chunk.map(({ counter }) => this.#keyOf(counter))
-    return this.#gate.run(() => this.#redis.addRateLimitCounts(chunk.length, ...keys, ...this.#argumentsOf(chunk)))
+    const keys = chunk.map(({ counter }) => sharedCountKey(this.#keyPrefix, counter.key, this.#slotGroups))
+    const counts = chunk.flatMap(({ counter, added }) => [added, counter.windowMs])
+    return this.#gate.run(() => this.#redis.addRateLimitCounts(chunk.length, ...keys, ...counts))
   }
 
   // The script calls of one sync: by slot group, at most CLIENTS_PER_SCRIPT clients each.
   #chunksOf (sent: SentCount[]): SentCount[][] {
     const groups = new Map<number, SentCount[]>()
     for (const count of sent) {
-      const group = this.#slotGroupOf(count.counter.key)
+      const group = slotGroupOf(count.counter.key, this.#slotGroups)
       const members = groups.get(group)
       if (members === undefined) groups.set(group, [count])
       else members.push(count)
@@ -182,18 +183,6 @@ export class SharedCounts {
       for (let start = 0; start < members.length; start += CLIENTS_PER_SCRIPT) chunks.push(members.slice(start, start + CLIENTS_PER_SCRIPT))
     }
     return chunks
-  }
-
-  #slotGroupOf (key: string): number {
-    return slotGroupOf(key, this.#slotGroups)
-  }
-
-  #keyOf (counter: WindowCounter): string {
-    return sharedCountKey(this.#keyPrefix, counter.key, this.#slotGroups)
-  }
-
-  #argumentsOf (sent: SentCount[]): number[] {
-    return sent.flatMap(({ counter, added }) => [added, counter.windowMs])
   }
 }
 
