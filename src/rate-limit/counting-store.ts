@@ -55,12 +55,10 @@ type Counting = (counter: WindowCounter, max: number) => WindowCount | Promise<W
 export function createCountingStore (options: CountingStoreOptions): CountingStore {
   const { shared, now = () => Date.now() } = options
   const counters = new WindowCounters(options.maxTracked)
-  const sharedCounts = shared === undefined
-    ? undefined
-    : new SharedCounts({ redis: shared.redis, gate: shared.gate, keyPrefix: shared.keyPrefix, maxQueued: 2 * options.maxTracked })
   let count: Counting = countAlone
   let close = async (): Promise<void> => {}
-  if (shared !== undefined && sharedCounts !== undefined) {
+  if (shared !== undefined) {
+    const sharedCounts = new SharedCounts({ redis: shared.redis, gate: shared.gate, keyPrefix: shared.keyPrefix, maxQueued: 2 * options.maxTracked })
     if (shared.syncIntervalMs === 0) {
       count = countExactly(sharedCounts)
     } else {
