@@ -36,7 +36,6 @@ export interface PhoneListEvents {
   lookup (result: CacheLookupResult): void
 }
 
-const NO_EVENTS: PhoneListEvents = { lookup () {} }
 // The store failed to answer: the lookup goes on as if it held nothing.
 const STORE_FAILED = Symbol('store failed')
 
@@ -82,7 +81,7 @@ export interface PhoneListServiceOptions {
   fillLeases: FillLeases | undefined
   policy: CachePolicy
   upstreamTimeoutMs: number
-  events?: PhoneListEvents
+  events: PhoneListEvents
 }
 
 export interface PhoneListService {
@@ -108,8 +107,7 @@ interface FillOutcome {
  * while the others wait. A failing cache is never the caller's error.
  */
 export function createPhoneListService (options: PhoneListServiceOptions): PhoneListService {
-  const { client, store, fillLeases, policy, upstreamTimeoutMs } = options
-  const events = options.events ?? NO_EVENTS
+  const { client, store, fillLeases, policy, upstreamTimeoutMs, events } = options
   const ttlMs = policy.ttlSeconds * 1000
   const revalidateMs = ttlMs + policy.staleWhileRevalidateSeconds * 1000
   const staleIfErrorMs = ttlMs + policy.staleIfErrorSeconds * 1000
