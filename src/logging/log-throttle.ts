@@ -10,8 +10,7 @@ export class LogThrottle {
 
   constructor (
     private readonly perInterval: number,
-    private readonly intervalMs: number,
-    private readonly now: () => number = Date.now
+    private readonly intervalMs: number
   ) {}
 
   /**
@@ -19,7 +18,7 @@ export class LogThrottle {
    * many the last one held back (if any), before this occurrence is judged.
    */
   admit (onHeldBack?: (heldBack: number) => void): boolean {
-    const nowMs = this.now()
+    const nowMs = Date.now()
     if (nowMs - this.#intervalStartedAtMs >= this.intervalMs) {
       if (this.#heldBack > 0) onHeldBack?.(this.#heldBack)
       this.#intervalStartedAtMs = nowMs
