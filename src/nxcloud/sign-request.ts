@@ -1,14 +1,11 @@
 import { createHash } from 'node:crypto'
 
-/** The four common headers that take part in the signature, besides `sign` itself. */
-export interface SignedHeaders {
+/** What the signature covers: the four common headers besides `sign` itself, the body and the secret. */
+export interface SignInput {
   accessKey: string
   action: string
   bizType: string
   ts: string
-}
-
-export interface SignInput extends SignedHeaders {
   /** The exact text sent as the request body; empty when there is none. */
   body: string
   accessSecret: string
