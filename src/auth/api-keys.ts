@@ -21,10 +21,10 @@ const ApiKeyEntrySchema = Type.Object({
   rateLimitMax: Type.Optional(Type.Integer({ minimum: 1 })),
 }, { additionalProperties: false })
 
-export const ApiKeyFileSchema = Type.Array(ApiKeyEntrySchema)
+const ApiKeyFileSchema = Type.Array(ApiKeyEntrySchema)
 export type ApiKeyEntry = Static<typeof ApiKeyEntrySchema>
 
-const ApiKeyFileValidator = Compile(ApiKeyFileSchema)
+export const ApiKeyFileValidator = Compile(ApiKeyFileSchema)
 
 export class ApiKeyFileError extends Error {
   constructor (file: string, reason: string) {

@@ -4,14 +4,12 @@
  * the entry to add to API_KEYS_FILE, which holds only the key's hash.
  */
 import { parseArgs } from 'node:util'
-import { Compile } from 'typebox/compile'
-import { ApiKeyFileSchema } from '../auth/api-keys.js'
+import { ApiKeyFileValidator } from '../auth/api-keys.js'
 import { ALL_TENANTS, KNOWN_SCOPES, Scopes, type Scope } from '../auth/caller.js'
 import { issueApiKey } from '../auth/issue-api-key.js'
 import { commaSeparated } from '../config.js'
 
 const USAGE = 'usage: npm run key:new -- --id <id> --tenants <appkey,appkey|*> [--scopes phones:read,cache:refresh] [--rate-limit-max <n>]'
-const EntriesValidator = Compile(ApiKeyFileSchema)
 
 function fail (message: string): never {
   process.stderr.write(`${message}\n${USAGE}\n`)
@@ -36,8 +34,8 @@ if (unknownScopes.length > 0) fail(`unknown scope ${unknownScopes.join(', ')}; k
 const rateLimitMax = values['rate-limit-max'] === undefined ? undefined : Number(values['rate-limit-max'])
 
 const { key, entry } = issueApiKey(values.id, tenants, scopes as Scope[], rateLimitMax)
-if (!EntriesValidator.Check([entry])) {
-  const [first] = EntriesValidator.Errors([entry])
+if (!ApiKeyFileValidator.Check([entry])) {
+  const [first] = ApiKeyFileValidator.Errors([entry])
   fail(`not a valid key entry${first ? ` (${first.instancePath}: ${first.message})` : ''}: ` +
     'the id is 1-64 of A-Z a-z 0-9 . _ : -, tenants are appkeys (1-64 of A-Z a-z 0-9 _ -) or *')
 }
