@@ -2,12 +2,12 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
 import { HttpHeaders } from '../http/headers.js'
 import { LogThrottle } from '../logging/log-throttle.js'
-import { createApiKeyRegistry, isWellFormedApiKey, type ApiKeyRegistry } from './api-keys.js'
+import { createApiKeyRegistry, isWellFormedApiKey, type ApiKeyRegistry, type ApiKeyRegistryOptions } from './api-keys.js'
 import { AuthenticationFailure, type AuthenticationFailureReason, type Caller, type Scope } from './caller.js'
 import { createJwtVerifier, type JwtVerifier, type JwtVerifierOptions } from './jwt-verifier.js'
 
 export interface AuthenticatorOptions {
-  apiKeys: { file: string, reloadIntervalMs: number, rejectDemoKeys: boolean } | undefined
+  apiKeys: Omit<ApiKeyRegistryOptions, 'log'> | undefined
   jwt: Omit<JwtVerifierOptions, 'log'> | undefined
   log: FastifyBaseLogger
   /** Told of each failed authentication (metrics). */

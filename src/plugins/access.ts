@@ -29,10 +29,8 @@ export interface RouteAccess {
   tenantParam: string
 }
 
-export interface AccessPluginOptions {
+export interface AccessPluginOptions extends Pick<AuthenticatorOptions, 'apiKeys' | 'jwt'> {
   disabled: boolean
-  apiKeys: AuthenticatorOptions['apiKeys']
-  jwt: AuthenticatorOptions['jwt']
 }
 
 /**
