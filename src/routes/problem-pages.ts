@@ -14,6 +14,7 @@ import {
 import { EVERY_OPERATION_PROBLEM_STATUSES, problemResponses } from '../errors/problem-schema.js'
 import { ProblemTypes, type ProblemKind } from '../errors/problem-types.js'
 import { HttpHeaders, RATE_LIMIT_HEADERS, headerSchemas } from '../http/headers.js'
+import { JSON_CONTENT_TYPE } from '../http/responses.js'
 import { NO_SECURITY } from '../auth/openapi-security.js'
 
 const JSON_MEDIA_TYPE = 'application/json'
@@ -88,6 +89,6 @@ export const problemPagesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       reply.type(`${HTML_MEDIA_TYPE}; charset=utf-8`).send(page.html)
       return
     }
-    reply.type(`${JSON_MEDIA_TYPE}; charset=utf-8`).send(page.json)
+    reply.type(JSON_CONTENT_TYPE).send(page.json)
   })
 }

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { EVERY_OPERATION_PROBLEM_STATUSES, problemResponses } from '../errors/problem-schema.js'
 import { HttpHeaders, RATE_LIMIT_HEADERS, headerSchemas } from '../http/headers.js'
-import { jsonResponse } from '../http/responses.js'
+import { JSON_CONTENT_TYPE, jsonResponse } from '../http/responses.js'
 import type { PhoneListAnswer, PhoneListOutcome } from '../phones/phone-list-service.js'
 import { PHONE_LIST_EXAMPLE, PhoneListSchema } from '../phones/phone-schemas.js'
 import { Scopes } from '../auth/caller.js'
@@ -26,7 +26,6 @@ const LIST_HEADERS = [
 ]
 
 const TENANT_PHONES_ROUTE = '/tenants/:appkey/phones'
-const PHONE_LIST_CONTENT_TYPE = 'application/json; charset=utf-8'
 
 const LIST_EXAMPLE_PATH = '/tenants/demo-shop/phones'
 const PROBLEM_STATUSES = [...EVERY_OPERATION_PROBLEM_STATUSES, 401, 403, 404, 429, 502, 503, 504]
@@ -66,11 +65,11 @@ export const tenantPhonesRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // An in-process hit is answered synchronously: no promise on the path that carries most traffic.
     const fromMemory = app.phoneListService.answerFromMemory(appkey, request.log)
     if (fromMemory !== undefined) {
-      sendPhoneList(request.headers['if-none-match'], reply, fromMemory)
+      sendPhoneList(request.headers[HttpHeaders.ifNoneMatch.name], reply, fromMemory)
       return
     }
     return app.phoneListService.answer(appkey, request.log)
-      .then((outcome) => { sendOutcome(request.headers['if-none-match'], reply, outcome) })
+      .then((outcome) => { sendOutcome(request.headers[HttpHeaders.ifNoneMatch.name], reply, outcome) })
   })
 
   app.post('/tenants/:appkey/phones/refresh', {
@@ -111,7 +110,7 @@ function sendPhoneList (ifNoneMatch: string | undefined, reply: FastifyReply, an
     reply.code(304).send()
     return
   }
-  reply.type(PHONE_LIST_CONTENT_TYPE).send(entry.bytes)
+  reply.type(JSON_CONTENT_TYPE).send(entry.bytes)
 }
 
 // If-None-Match uses the weak comparison (RFC 9110 §13.1.2): `W/` is ignored; `*` matches any list.
