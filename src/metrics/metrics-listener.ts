@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Registry } from 'prom-client'
+import { pathOf } from '../http/request-path.js'
 
 const METRICS_PATH = '/metrics'
 
@@ -45,8 +46,7 @@ export async function listenForScrapes (registry: Registry, options: MetricsList
 }
 
 function answerScrape (registry: Registry, request: IncomingMessage, response: ServerResponse, log: FastifyBaseLogger): void {
-  const path = (request.url ?? '').split('?')[0]
-  if (request.method !== 'GET' || path !== METRICS_PATH) {
+  if (request.method !== 'GET' || pathOf(request.url ?? '') !== METRICS_PATH) {
     response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(`Only GET ${METRICS_PATH} is answered here\n`)
     return
   }
