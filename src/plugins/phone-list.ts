@@ -3,11 +3,10 @@ import type { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
 import { createMemoryPhoneListStore } from '../cache/memory-phone-list-store.js'
 import { followPhoneListChanges } from '../cache/phone-list-changes.js'
-import type { FillLeases, PhoneListStore } from '../cache/phone-list-store.js'
 import { createRedisFillLeases, createRedisPhoneListStore } from '../cache/redis-phone-list-store.js'
 import { createTieredPhoneListStore, type TieredPhoneListStore } from '../cache/tiered-phone-list-store.js'
 import { createNxCloudClient, type NxCloudClientOptions } from '../nxcloud/nxcloud-client.js'
-import { createPhoneListService, freshLifetimeMsOf, heldLifetimeMsOf, type CachePolicy, type PhoneListService } from '../phones/phone-list-service.js'
+import { createPhoneListService, freshLifetimeMsOf, heldLifetimeMsOf, type CachePolicy, type PhoneListService, type PhoneListServiceOptions } from '../phones/phone-list-service.js'
 import { REDIS_STARTUP_WAIT_MS } from './redis.js'
 
 declare module 'fastify' {
@@ -24,10 +23,7 @@ export interface PhoneListPluginOptions {
   cacheMemoryMaxBytes: number
 }
 
-interface Storage {
-  store: PhoneListStore | undefined
-  fillLeases: FillLeases | undefined
-}
+type Storage = Pick<PhoneListServiceOptions, 'store' | 'fillLeases'>
 
 /** Wires the NxCloud client, the store chosen by the configuration and the service that joins them. */
 export const phoneListPlugin = fp<PhoneListPluginOptions>(async function phoneList (app, options) {
