@@ -82,13 +82,10 @@ function serverSpanNameOf (method: string, route: string | undefined): string {
 
 // The headers, timeout and compression the exporters read from the OTEL_* variables themselves.
 async function createExporter (protocol: TracingConfig['OTEL_EXPORTER_OTLP_PROTOCOL'], url: string) {
-  const options = { url }
-  if (protocol === 'http/json') {
-    const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http')
-    return new OTLPTraceExporter(options)
-  }
-  const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-proto')
-  return new OTLPTraceExporter(options)
+  const { OTLPTraceExporter } = protocol === 'http/json'
+    ? await import('@opentelemetry/exporter-trace-otlp-http')
+    : await import('@opentelemetry/exporter-trace-otlp-proto')
+  return new OTLPTraceExporter({ url })
 }
 
 // As the OTLP specification has it: the signal's own endpoint as given, the general one with its path.
