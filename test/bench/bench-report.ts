@@ -6,6 +6,7 @@
 import {
   MISS_UPSTREAM_LATENCY_MS,
   REDIS_COMMANDS_PER_HIT_MAX,
+  SATURATED_CORE_BUSY_MIN,
   steadySpreadMb,
   type BenchResults,
   type Verdict,
@@ -22,6 +23,7 @@ export function renderReport (run: RunDescription, results: BenchResults, verdic
     run.method,
     '',
     hitTable(results),
+    ...unsaturatedWarning(results),
     '',
     redisLine(results),
     '',
@@ -37,19 +39,32 @@ export function renderReport (run: RunDescription, results: BenchResults, verdic
 function hitTable ({ hits, fixedRatePerSecond }: BenchResults): string {
   const rate = `@ ${Math.round(fixedRatePerSecond)} req/s`
   return markdownTable(
-    ['target', 'CPU µs/req (median)', 'CPU µs/req by round', 'efficiency', 'req/s (saturation)', `p50 ms ${rate}`, `p99 ms ${rate}`, 'non-2xx', 'errors'],
+    ['target', 'CPU µs/req (median)', 'CPU µs/req by round', 'efficiency', 'req/s (saturation)', 'core busy', `p50 ms ${rate}`, `p99 ms ${rate}`, 'non-2xx', 'errors'],
     hits.map((row) => [
       row.target,
       row.cpuMicrosPerRequest.toFixed(1),
       row.cpuMicrosPerRequestByRound.map((cpu) => cpu.toFixed(1)).join(' / '),
       row.efficiency.toFixed(2),
       String(Math.round(row.requestsPerSecond)),
+      row.coreBusy.toFixed(2),
       row.p50Ms.toFixed(2),
       row.p99Ms.toFixed(2),
       String(row.non2xx),
       String(row.errors),
     ])
   )
+}
+
+/**
+ * Rows whose server waited for the load generator in their saturation runs. Such a server wakes up for
+ * fewer requests at a time, so its CPU per request is taken at another load than a saturated row's:
+ * efficiencies and CPU ratios against it compare two loads, not two builds.
+ */
+function unsaturatedWarning ({ hits }: BenchResults): string[] {
+  const waiting = hits.filter((row) => row.coreBusy < SATURATED_CORE_BUSY_MIN)
+  if (waiting.length === 0) return []
+  return [`WARNING: not saturated (its core busy under ${SATURATED_CORE_BUSY_MIN} of the time, the load generator set the pace): ` +
+    `${waiting.map((row) => `${row.target} (${row.coreBusy.toFixed(2)})`).join(', ')}; ratios against these rows compare two loads`]
 }
 
 function redisLine ({ redisCommands }: BenchResults): string {

@@ -11,6 +11,7 @@ import {
   type HitRowName,
   type Verdict,
 } from './bench-verdicts.js'
+import { renderReport } from './bench-report.js'
 
 function hit (target: HitRowName, cpuMicrosPerRequest: number, p99Ms: number): HitRow {
   return {
@@ -19,6 +20,7 @@ function hit (target: HitRowName, cpuMicrosPerRequest: number, p99Ms: number): H
     cpuMicrosPerRequestByRound: [cpuMicrosPerRequest],
     efficiency: 30 / cpuMicrosPerRequest,
     requestsPerSecond: 1,
+    coreBusy: 1,
     p50Ms: 1,
     p99Ms,
     non2xx: 0,
@@ -172,4 +174,14 @@ t.test('a figure that could not be measured is a MISS, never a PASS', async (t) 
   const verdicts = judge(withCpu(withHit(results, HitRows.apiKey, { efficiency: Number.NaN }), HitRows.conventional, Number.NaN))
   t.equal(statusOf(verdicts, Targets.hitEfficiency.id), 'MISS')
   t.equal(statusOf(verdicts, Targets.conventionalCost.id), 'MISS')
+})
+
+t.test('the report warns of the rows whose server waited for the load generator, and only of those', async (t) => {
+  const run = { machine: 'machine: test', method: 'method: test' }
+  const saturated = meetingEveryTarget()
+  t.notMatch(renderReport(run, saturated, judge(saturated)), /WARNING: not saturated/)
+  const waiting = withHit(withHit(saturated, HitRows.bare, { coreBusy: 0.77 }), HitRows.jwt, { coreBusy: 0.89 })
+  const report = renderReport(run, waiting, judge(waiting))
+  t.match(report, `WARNING: not saturated (its core busy under 0.9 of the time, the load generator set the pace): ${HitRows.bare} (0.77), ${HitRows.jwt} (0.89);`)
+  t.notMatch(report, new RegExp(`${HitRows.apiKey} \\(`), 'a saturated row is not named')
 })

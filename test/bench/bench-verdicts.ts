@@ -29,6 +29,8 @@ export const CONVENTIONAL_COST_MAX_RATIO = 1
 export const REDIS_COST_MAX_RATIO = 1.1
 export const REDIS_COMMANDS_PER_HIT_MAX = 0.01
 export const FIXED_RATE_OF_BARE_SATURATION = 0.5
+// A server busy less of the time than this during a saturation run was waiting for the load generator.
+export const SATURATED_CORE_BUSY_MIN = 0.9
 export const FIXED_RATE_P99_MAX_RATIO = 2
 export const MISS_UPSTREAM_LATENCY_MS = 20
 
@@ -42,6 +44,11 @@ export interface HitRow {
   efficiency: number
   /** At saturation (closed loop); moves with whatever else the machine runs. */
   requestsPerSecond: number
+  /**
+   * The share of its core the server used during its saturation runs (CPU seconds per second, median over
+   * rounds). Under SATURATED_CORE_BUSY_MIN the load generator, not the server, set the pace.
+   */
+  coreBusy: number
   /** At the fixed rate, half the bare route's saturation. */
   p50Ms: number
   p99Ms: number

@@ -27,6 +27,7 @@ import {
 import { median, offerFixedRate, saturate, type LatencyResult, type LoadRequest, type SaturationResult } from './http-load.js'
 
 const HIT_PATH = '/tenants/demo-shop/phones'
+const MICROS_PER_SECOND = 1e6
 // Node's HTTP server writes these on every answer itself: they are not part of the answer the baselines copy.
 const WRITTEN_BY_NODE = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'])
 
@@ -241,6 +242,7 @@ function hitRows (names: HitRowName[], saturation: SaturationRound[], fixedRate:
       cpuMicrosPerRequestByRound: byRound,
       efficiency: 1 / cpuRatioByRound(byRound, bareByRound),
       requestsPerSecond: median(saturated.map((run) => run.requestsPerSecond)),
+      coreBusy: median(saturated.map((run) => run.cpuMicrosPerRequest * run.requestsPerSecond / MICROS_PER_SECOND)),
       p50Ms: median(fixed.map((run) => run.p50Ms)),
       p99Ms: median(fixed.map((run) => run.p99Ms)),
       non2xx: all.reduce((sum, run) => sum + run.non2xx, 0),
