@@ -57,13 +57,7 @@ export function createMetrics (options: MetricsOptions): Metrics {
   const registry = new Registry()
   const registers = [registry]
 
-  const requestDurations = new Histogram({
-    name: `${PREFIX}http_request_duration_seconds`,
-    help: 'Time from a request\'s arrival to its answer, by route pattern, method and status.',
-    labelNames: ['route', 'method', 'status'] as const,
-    buckets: REQUEST_DURATION_BUCKETS,
-    registers,
-  })
+  const requestDurations = createRequestDurations(registry)
 
   const phoneListEvents = createLookupCounter(registry)
 
@@ -132,8 +126,7 @@ export function createMetrics (options: MetricsOptions): Metrics {
     registry: scraped,
     observeRequest (request, reply) {
       const method = KNOWN_METHODS.has(request.method) ? request.method : OTHER_METHOD
-      const route = request.routeOptions.url ?? UNMATCHED_ROUTE
-      requestDurations.observe({ route, method, status: statusLabelOf(reply.statusCode) }, reply.elapsedTime / 1000)
+      requestDurations.observe(request.routeOptions.url ?? UNMATCHED_ROUTE, method, reply.statusCode, reply.elapsedTime / 1000)
     },
     phoneListEvents,
     nxcloudCalls: {
@@ -166,6 +159,48 @@ function createLookupCounter (registry: Registry): PhoneListEvents {
     },
   }))
   return { lookup (result) { tallies[result]++ } }
+}
+
+// Observations a request-duration batch holds before prom-client is handed them.
+const REQUEST_DURATION_BATCH = 1024
+
+/**
+ * Every answered request's duration, taken in the onResponse hook by storing it, and handed to prom-client's
+ * histogram in one loop when the batch is full or the histogram is scraped (its `collect`), so a scrape
+ * reads every request answered before it. prom-client's labelled `observe` hashes the labels and formats
+ * the bucket's bound as a property key on every call: called from the hook, between the server's other
+ * work, it cost 10–12 µs of a hit's CPU on Node 24, against about 1.3 µs a call in a loop (README,
+ * Performance).
+ */
+function createRequestDurations (registry: Registry): { observe (route: string, method: string, status: number, seconds: number): void } {
+  const routes: string[] = []
+  const methods: string[] = []
+  const statuses = new Uint16Array(REQUEST_DURATION_BATCH)
+  const seconds = new Float64Array(REQUEST_DURATION_BATCH)
+  let pending = 0
+  const histogram = new Histogram({
+    name: `${PREFIX}http_request_duration_seconds`,
+    help: 'Time from a request\'s arrival to its answer, by route pattern, method and status.',
+    labelNames: ['route', 'method', 'status'] as const,
+    buckets: REQUEST_DURATION_BUCKETS,
+    registers: [registry],
+    collect () { handOver() },
+  })
+  function handOver (): void {
+    for (let i = 0; i < pending; i++) {
+      histogram.observe({ route: routes[i] as string, method: methods[i] as string, status: statusLabelOf(statuses[i] as number) }, seconds[i] as number)
+    }
+    pending = 0
+  }
+  return {
+    observe (route, method, status, duration) {
+      routes[pending] = route
+      methods[pending] = method
+      statuses[pending] = status
+      seconds[pending] = duration
+      if (++pending === REQUEST_DURATION_BATCH) handOver()
+    },
+  }
 }
 
 // The status as label text, made once per status: prom-client joins label values into a string key on

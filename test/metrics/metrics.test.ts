@@ -143,6 +143,31 @@ t.test('each cache result is counted where the service decides it: hit and stale
   t.notOk(samples.some((sample) => sample.name === 'nxcloud_bff_redis_up'), 'no Redis configured: no Redis gauge')
 })
 
+t.test('every request duration reaches the histogram, past a batch of them and at each scrape, and a scrape counts none twice', async (t) => {
+  const simulator = await startSimulator(t)
+  const { app } = await buildTestApp(t, testConfig(simulator, { RATE_LIMIT_MAX: '1000000' }))
+  const unmatched = async (count: number) => {
+    for (let sent = 0; sent < count; sent++) {
+      const status = (await app.inject('/no/such/route')).statusCode
+      if (status !== 404) t.fail(`request ${sent}: ${status}`)
+    }
+  }
+  const counted = async () => {
+    const { samples } = await scrapeInProcess(app)
+    const labels = { route: 'unmatched', method: 'GET', status: '404' }
+    return {
+      count: valueOf(samples, 'nxcloud_bff_http_request_duration_seconds_count', labels),
+      inf: valueOf(samples, 'nxcloud_bff_http_request_duration_seconds_bucket', { ...labels, le: '+Inf' }),
+    }
+  }
+  // More than two batches of 1,024 before the first scrape.
+  await unmatched(2_500)
+  t.same(await counted(), { count: 2_500, inf: 2_500 })
+  await unmatched(3)
+  t.same(await counted(), { count: 2_503, inf: 2_503 }, 'a scrape sees the requests answered since the last one')
+  t.same(await counted(), { count: 2_503, inf: 2_503 }, 'and a scrape with none since adds nothing')
+})
+
 t.test('a failing store counts as error, and Redis is down', async (t) => {
   const simulator = await startSimulator(t)
   const { app } = await buildTestApp(t, testConfig(simulator, { REDIS_URL: UNREACHABLE_REDIS_URL }))
