@@ -39,7 +39,7 @@ export function renderReport (run: RunDescription, results: BenchResults, verdic
 function hitTable ({ hits, fixedRatePerSecond }: BenchResults): string {
   const rate = `@ ${Math.round(fixedRatePerSecond)} req/s`
   return markdownTable(
-    ['target', 'CPU µs/req (median)', 'CPU µs/req by round', 'efficiency', 'req/s (saturation)', 'core busy', `p50 ms ${rate}`, `p99 ms ${rate}`, 'non-2xx', 'errors'],
+    ['target', 'CPU µs/req (median)', 'CPU µs/req by round', 'efficiency', 'req/s (saturation)', 'core busy', 'host steal % (server core at saturation / every core at the fixed rate)', `p50 ms ${rate}`, `p99 ms ${rate}`, 'non-2xx', 'errors'],
     hits.map((row) => [
       row.target,
       row.cpuMicrosPerRequest.toFixed(1),
@@ -47,6 +47,7 @@ function hitTable ({ hits, fixedRatePerSecond }: BenchResults): string {
       row.efficiency.toFixed(2),
       String(Math.round(row.requestsPerSecond)),
       row.coreBusy.toFixed(2),
+      `${(row.hostStealAtSaturation * 100).toFixed(1)} / ${(row.hostStealAtFixedRate * 100).toFixed(1)}`,
       row.p50Ms.toFixed(2),
       row.p99Ms.toFixed(2),
       String(row.non2xx),

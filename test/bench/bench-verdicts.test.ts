@@ -21,6 +21,8 @@ function hit (target: HitRowName, cpuMicrosPerRequest: number, p99Ms: number): H
     efficiency: 30 / cpuMicrosPerRequest,
     requestsPerSecond: 1,
     coreBusy: 1,
+    hostStealAtSaturation: 0,
+    hostStealAtFixedRate: 0,
     p50Ms: 1,
     p99Ms,
     non2xx: 0,
@@ -184,4 +186,13 @@ t.test('the report warns of the rows whose server waited for the load generator,
   const report = renderReport(run, waiting, judge(waiting))
   t.match(report, `WARNING: not saturated (its core busy under 0.9 of the time, the load generator set the pace): ${HitRows.bare} (0.77), ${HitRows.jwt} (0.89);`)
   t.notMatch(report, new RegExp(`${HitRows.apiKey} \\(`), 'a saturated row is not named')
+})
+
+t.test('the report gives the share of time the host took, at saturation and at the fixed rate', async (t) => {
+  const run = { machine: 'machine: test', method: 'method: test' }
+  const stolen = withHit(meetingEveryTarget(), HitRows.apiKey, { hostStealAtSaturation: 0.004, hostStealAtFixedRate: 0.1234 })
+  const report = renderReport(run, stolen, judge(stolen))
+  t.match(report, '| host steal % (server core at saturation / every core at the fixed rate) |')
+  const apiKeyLine = report.split('\n').find((line) => line.startsWith(`| ${HitRows.apiKey} `)) ?? ''
+  t.match(apiKeyLine, '| 0.4 / 12.3 ')
 })

@@ -49,6 +49,13 @@ export interface HitRow {
    * rounds). Under SATURATED_CORE_BUSY_MIN the load generator, not the server, set the pace.
    */
   coreBusy: number
+  /**
+   * The share of time the hypervisor gave another guest (test/bench/host-steal.ts): of the server's core
+   * during the row's saturation runs, of every core (the generator's too) during its fixed-rate runs;
+   * medians over rounds.
+   */
+  hostStealAtSaturation: number
+  hostStealAtFixedRate: number
   /** At the fixed rate, half the bare route's saturation. */
   p50Ms: number
   p99Ms: number

@@ -43,6 +43,11 @@ export function onServerCpu (command: string, args: string[]): { command: string
   return onCpus(pinning === undefined ? undefined : String(pinning.serverCpu), command, args)
 }
 
+/** The core measured servers run on; undefined when unpinned (they may then run on any). */
+export function serverCpu (): number | undefined {
+  return pinning?.serverCpu
+}
+
 /** `command args` run on the bench's cores (its Redis), once the bench process is pinned; else as given. */
 export function onBenchCpus (command: string, args: string[]): { command: string, args: string[] } {
   return onCpus(pinning?.benchCpus, command, args)

@@ -13,6 +13,8 @@ import type { HitAnswer } from './baseline-server.js'
 import type { BenchOptions } from './bench-options.js'
 import { CONNECTIONS, progress, type BenchRedis, type Fixture } from './bench-fixture.js'
 import { Baselines, cpuMicrosOf, startBaseline, startBff, stopServer, type BenchServer } from './bench-processes.js'
+import { serverCpu } from './cpu-pinning.js'
+import { readCpuTimes, stealShareBetween } from './host-steal.js'
 import {
   countRedisCommands,
   cpuRatioByRound,
@@ -41,11 +43,15 @@ export interface SaturationRound extends SaturationResult {
   target: HitRowName
   round: number
   cpuMicrosPerRequest: number
+  /** The share of the server's core (of every core, unpinned) the hypervisor took during the run. */
+  hostSteal: number
 }
 
 export interface FixedRateRound extends LatencyResult {
   target: HitRowName
   round: number
+  /** The share of every core the hypervisor took during the run. */
+  hostSteal: number
 }
 
 export interface HitMeasurements {
@@ -195,8 +201,10 @@ async function measureSaturation (
   const runFrom = await counter?.read()
   const redisCpuBefore = redis?.server === undefined ? 0 : cpuMicrosOf(redis.server)
   const cpuBefore = cpuMicrosOf(target.server)
+  const stealFrom = readCpuTimes(serverCpu())
   const result = await saturate(target.server.origin + HIT_PATH, target.headers, CONNECTIONS, options.durationSeconds)
   const cpuMicros = cpuMicrosOf(target.server) - cpuBefore
+  const hostSteal = stealShareBetween(stealFrom, readCpuTimes(serverCpu()))
   if (counter !== undefined && idleFrom !== undefined && runFrom !== undefined) {
     redisTally.serverCpuMicros += redis?.server === undefined ? 0 : cpuMicrosOf(redis.server) - redisCpuBefore
     redisTally.commands += counter.between(runFrom, await counter.read())
@@ -205,9 +213,9 @@ async function measureSaturation (
     redisTally.hits += result.requests
     redisTally.runSeconds += options.durationSeconds
   }
-  const measured = { target: target.name, round, ...result, cpuMicrosPerRequest: cpuMicros / Math.max(1, result.requests) }
+  const measured = { target: target.name, round, ...result, cpuMicrosPerRequest: cpuMicros / Math.max(1, result.requests), hostSteal }
   progress(`round ${round}, ${target.name} at saturation: ${Math.round(measured.requestsPerSecond)} req/s, ` +
-    `${measured.cpuMicrosPerRequest.toFixed(1)} CPU µs/req`)
+    `${measured.cpuMicrosPerRequest.toFixed(1)} CPU µs/req, host steal ${percent(hostSteal)} of its core`)
   return measured
 }
 
@@ -220,10 +228,13 @@ async function measureAtFixedRate (options: BenchOptions, targets: HitTarget[], 
   for (const target of targets) await atFixedRate(target, options.warmupSeconds)
   const fixedRate: FixedRateRound[] = []
   for (const target of targets) {
+    // Every core: a latency is timed by the generator, so a stall of its core counts as much as one of the server's.
+    const stealFrom = readCpuTimes(undefined)
     const result = await atFixedRate(target, options.durationSeconds)
-    fixedRate.push({ target: target.name, round, ...result })
+    const hostSteal = stealShareBetween(stealFrom, readCpuTimes(undefined))
+    fixedRate.push({ target: target.name, round, ...result, hostSteal })
     progress(`round ${round}, ${target.name} at ${ratePerSecond} req/s: p50 ${result.p50Ms.toFixed(2)} ms, ` +
-      `p99 ${result.p99Ms.toFixed(2)} ms (the generator sent ${result.dispatchLagP99Ms.toFixed(2)} ms late at p99)`)
+      `p99 ${result.p99Ms.toFixed(2)} ms (the generator sent ${result.dispatchLagP99Ms.toFixed(2)} ms late at p99), host steal ${percent(hostSteal)} of every core`)
   }
   return fixedRate
 }
@@ -243,10 +254,16 @@ function hitRows (names: HitRowName[], saturation: SaturationRound[], fixedRate:
       efficiency: 1 / cpuRatioByRound(byRound, bareByRound),
       requestsPerSecond: median(saturated.map((run) => run.requestsPerSecond)),
       coreBusy: median(saturated.map((run) => run.cpuMicrosPerRequest * run.requestsPerSecond / MICROS_PER_SECOND)),
+      hostStealAtSaturation: median(saturated.map((run) => run.hostSteal)),
+      hostStealAtFixedRate: median(fixed.map((run) => run.hostSteal)),
       p50Ms: median(fixed.map((run) => run.p50Ms)),
       p99Ms: median(fixed.map((run) => run.p99Ms)),
       non2xx: all.reduce((sum, run) => sum + run.non2xx, 0),
       errors: all.reduce((sum, run) => sum + run.errors, 0),
     }
   })
+}
+
+function percent (share: number): string {
+  return `${(share * 100).toFixed(1)} %`
 }
