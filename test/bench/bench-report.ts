@@ -11,6 +11,7 @@ import {
   type BenchResults,
   type Verdict,
 } from './bench-verdicts.js'
+import { stealPercent } from './host-steal.js'
 
 export interface RunDescription {
   machine: string
@@ -47,7 +48,7 @@ function hitTable ({ hits, fixedRatePerSecond }: BenchResults): string {
       row.efficiency.toFixed(2),
       String(Math.round(row.requestsPerSecond)),
       row.coreBusy.toFixed(2),
-      `${(row.hostStealAtSaturation * 100).toFixed(1)} / ${(row.hostStealAtFixedRate * 100).toFixed(1)}`,
+      `${stealPercent(row.hostStealAtSaturation)} / ${stealPercent(row.hostStealAtFixedRate)}`,
       row.p50Ms.toFixed(2),
       row.p99Ms.toFixed(2),
       String(row.non2xx),

@@ -14,7 +14,7 @@ import type { BenchOptions } from './bench-options.js'
 import { CONNECTIONS, progress, type BenchRedis, type Fixture } from './bench-fixture.js'
 import { Baselines, cpuMicrosOf, startBaseline, startBff, stopServer, type BenchServer } from './bench-processes.js'
 import { serverCpu } from './cpu-pinning.js'
-import { readCpuTimes, stealShareBetween } from './host-steal.js'
+import { readCpuTimes, stealPercent, stealShareBetween } from './host-steal.js'
 import {
   countRedisCommands,
   cpuRatioByRound,
@@ -215,7 +215,7 @@ async function measureSaturation (
   }
   const measured = { target: target.name, round, ...result, cpuMicrosPerRequest: cpuMicros / Math.max(1, result.requests), hostSteal }
   progress(`round ${round}, ${target.name} at saturation: ${Math.round(measured.requestsPerSecond)} req/s, ` +
-    `${measured.cpuMicrosPerRequest.toFixed(1)} CPU µs/req, host steal ${percent(hostSteal)} of its core`)
+    `${measured.cpuMicrosPerRequest.toFixed(1)} CPU µs/req, host steal ${stealPercent(hostSteal)} % of its core`)
   return measured
 }
 
@@ -234,7 +234,7 @@ async function measureAtFixedRate (options: BenchOptions, targets: HitTarget[], 
     const hostSteal = stealShareBetween(stealFrom, readCpuTimes(undefined))
     fixedRate.push({ target: target.name, round, ...result, hostSteal })
     progress(`round ${round}, ${target.name} at ${ratePerSecond} req/s: p50 ${result.p50Ms.toFixed(2)} ms, ` +
-      `p99 ${result.p99Ms.toFixed(2)} ms (the generator sent ${result.dispatchLagP99Ms.toFixed(2)} ms late at p99), host steal ${percent(hostSteal)} of every core`)
+      `p99 ${result.p99Ms.toFixed(2)} ms (the generator sent ${result.dispatchLagP99Ms.toFixed(2)} ms late at p99), host steal ${stealPercent(hostSteal)} % of every core`)
   }
   return fixedRate
 }
@@ -262,8 +262,4 @@ function hitRows (names: HitRowName[], saturation: SaturationRound[], fixedRate:
       errors: all.reduce((sum, run) => sum + run.errors, 0),
     }
   })
-}
-
-function percent (share: number): string {
-  return `${(share * 100).toFixed(1)} %`
 }

@@ -2,8 +2,9 @@
  * Steal: the time a virtual CPU wanted to run while the hypervisor ran another guest (the 8th time field
  * of a cpu line in /proc/stat). On this shared VM it is one reason a row's CPU per request or its p99
  * moves between rounds with no change of the build: a core taken away for a few milliseconds stalls the
- * server on it, and the answers due meanwhile queue. The bench prints the share of the measured server's
- * core stolen during each run, so that a run the host disturbed can be told from a slow build.
+ * server on it, and the answers due meanwhile queue. The bench prints the share stolen during each run
+ * (of the measured server's core at saturation, of every core at the fixed rate), so that a run the host
+ * disturbed can be told from a slow build.
  */
 import { readFileSync } from 'node:fs'
 
@@ -37,4 +38,9 @@ export function readCpuTimes (cpu: number | undefined): CpuTimes {
 export function stealShareBetween (before: CpuTimes, after: CpuTimes): number {
   const ticks = after.total - before.total
   return ticks > 0 ? (after.steal - before.steal) / ticks : 0
+}
+
+/** A stolen share as the bench prints it: percent, one decimal. */
+export function stealPercent (share: number): string {
+  return (share * 100).toFixed(1)
 }
