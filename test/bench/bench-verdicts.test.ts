@@ -21,6 +21,7 @@ function hit (target: HitRowName, cpuMicrosPerRequest: number, p99Ms: number): H
     efficiency: 30 / cpuMicrosPerRequest,
     requestsPerSecond: 1,
     coreBusy: 1,
+    coreBusyAtFixedRate: 0.5,
     hostStealAtSaturation: 0,
     hostStealAtFixedRate: 0,
     p50Ms: 1,
@@ -186,6 +187,17 @@ t.test('the report warns of the rows whose server waited for the load generator,
   const report = renderReport(run, waiting, judge(waiting))
   t.match(report, `WARNING: not saturated (its core busy under 0.9 of the time, the load generator set the pace): ${HitRows.bare} (0.77), ${HitRows.jwt} (0.89);`)
   t.notMatch(report, new RegExp(`${HitRows.apiKey} \\(`), 'a saturated row is not named')
+})
+
+t.test('the report gives each row\'s core busy at saturation and at the fixed rate, and warns of the rows full at the fixed rate', async (t) => {
+  const run = { machine: 'machine: test', method: 'method: test' }
+  t.notMatch(renderReport(run, meetingEveryTarget(), judge(meetingEveryTarget())), /WARNING: at the fixed rate/)
+  const full = withHit(meetingEveryTarget(), HitRows.redis, { coreBusy: 0.96, coreBusyAtFixedRate: 0.93 })
+  const report = renderReport(run, full, judge(full))
+  t.match(report, '| core busy (saturation / fixed rate) |')
+  const redisLine = report.split('\n').find((line) => line.startsWith(`| ${HitRows.redis} `)) ?? ''
+  t.match(redisLine, '| 0.96 / 0.93 ')
+  t.match(report, `WARNING: at the fixed rate, core busy 0.9 or more of the time (answers queue; p99 is the queue's): ${HitRows.redis} (0.93)\n`)
 })
 
 t.test('the report gives the share of time the host took, at saturation and at the fixed rate', async (t) => {

@@ -50,6 +50,11 @@ export interface HitRow {
    */
   coreBusy: number
   /**
+   * The same during its fixed-rate runs. Clients arriving on their own give a server fewer requests per
+   * wake-up than a closed loop does, so each costs more; near 1, answers queue and p99 measures the queue.
+   */
+  coreBusyAtFixedRate: number
+  /**
    * The share of time the hypervisor gave another guest (test/bench/host-steal.ts): of the server's core
    * during the row's saturation runs, of every core (the generator's too) during its fixed-rate runs;
    * medians over rounds.

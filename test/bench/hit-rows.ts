@@ -4,7 +4,8 @@
  * alternating rounds, each on a fresh set of server processes, first at saturation (each server's CPU per
  * request, requests/s, Redis commands per hit), then at a fixed rate of half the bare route's saturation
  * (p50/p99). Every row but the JWT one is asked with the same API key, so every server reads the same
- * request bytes and writes the same answer.
+ * request bytes and writes the same answer. The in-process and Redis-mode hits run on two processes each
+ * at saturation (TWIN_ROWS).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
@@ -26,7 +27,8 @@ import {
   type RedisCommandCount,
   type RedisTally,
 } from './bench-verdicts.js'
-import { median, offerFixedRate, saturate, type LatencyResult, type LoadRequest, type SaturationResult } from './http-load.js'
+import { median, saturate, type LatencyResult, type SaturationResult } from './http-load.js'
+import { offerFixedRateFromC } from './open-loop.js'
 
 const HIT_PATH = '/tenants/demo-shop/phones'
 const MICROS_PER_SECOND = 1e6
@@ -37,11 +39,22 @@ interface HitTarget {
   name: HitRowName
   server: BenchServer
   headers: Record<string, string>
+  /** A second process of the row (TWIN_ROWS): measured at saturation beside the first, not at the fixed rate. */
+  twin?: true
 }
+
+/**
+ * The rows measured on two processes each round, their CPU per request taken over both: the in-process
+ * and Redis-mode hits, which a verdict holds within 10 % of each other, while a process of a build can sit
+ * 15–20 % above another of the same build for its life (withFreshTargets).
+ */
+export const TWIN_ROWS: readonly HitRowName[] = [HitRows.apiKey, HitRows.redis]
 
 export interface SaturationRound extends SaturationResult {
   target: HitRowName
   round: number
+  /** Of the row's processes this round (two for TWIN_ROWS). */
+  processes: number
   cpuMicrosPerRequest: number
   /** The share of the server's core (of every core, unpinned) the hypervisor took during the run. */
   hostSteal: number
@@ -50,6 +63,8 @@ export interface SaturationRound extends SaturationResult {
 export interface FixedRateRound extends LatencyResult {
   target: HitRowName
   round: number
+  /** The share of its core the server used: near 1, answers queue behind each other and p99 is that queue. */
+  coreBusy: number
   /** The share of every core the hypervisor took during the run. */
   hostSteal: number
 }
@@ -75,7 +90,8 @@ export async function measureHits (options: BenchOptions, fixture: Fixture): Pro
       }
     })
   }
-  const bareSaturation = median(saturation.filter((run) => run.target === HitRows.bare).map((run) => run.requestsPerSecond))
+  const byRow = byRowAndRound(saturation)
+  const bareSaturation = median(byRow.filter((run) => run.target === HitRows.bare).map((run) => run.requestsPerSecond))
   const fixedRatePerSecond = Math.max(1, Math.round(bareSaturation * FIXED_RATE_OF_BARE_SATURATION))
   const fixedRate: FixedRateRound[] = []
   for (let round = 1; round <= options.rounds; round++) {
@@ -87,9 +103,9 @@ export async function measureHits (options: BenchOptions, fixture: Fixture): Pro
   return {
     fixedRatePerSecond,
     // The rows in the order they were measured.
-    hits: hitRows([...new Set(saturation.map((run) => run.target))], saturation, fixedRate),
+    hits: hitRows([...new Set(saturation.map((run) => run.target))], byRow, fixedRate),
     redisCommands: redis.counter === undefined ? undefined : countRedisCommands(redisTally, redis.server !== undefined, redis.description),
-    saturation,
+    saturation: byRow,
     fixedRate,
   }
 }
@@ -110,7 +126,8 @@ async function withFreshTargets (
 ): Promise<HitAnswer> {
   const { targets, answer } = await startHitTargets(fixture, captured)
   try {
-    progress(`round ${round}: started ${targets.map((target) => target.name).join(', ')}`)
+    const names = targets.map((target) => target.name)
+    progress(`round ${round}: started ${[...new Set(names)].map((name) => TWIN_ROWS.includes(name) ? `${name} (two processes)` : name).join(', ')}`)
     await measure(targets)
     return answer
   } finally {
@@ -122,10 +139,13 @@ async function withFreshTargets (
 async function startHitTargets (fixture: Fixture, captured: HitAnswer | undefined): Promise<{ targets: HitTarget[], answer: HitAnswer }> {
   const { redis, apiKey } = fixture
   const env = { ...fixture.bffEnv, NXCLOUD_BASE_URL: fixture.simulator.url }
-  const [inProcess, unlogged, shared] = await Promise.all([
+  const redisEnv = { ...env, REDIS_URL: redis.url, CACHE_KEY_PREFIX: redis.keyPrefix }
+  const [inProcess, inProcessTwin, unlogged, shared, sharedTwin] = await Promise.all([
+    startBff(env),
     startBff(env),
     startBff({ ...env, LOG_LEVEL: 'warn' }),
-    redis.counter === undefined ? undefined : startBff({ ...env, REDIS_URL: redis.url, CACHE_KEY_PREFIX: redis.keyPrefix }),
+    redis.counter === undefined ? undefined : startBff(redisEnv),
+    redis.counter === undefined ? undefined : startBff(redisEnv),
   ])
   const hit = await warmCache(inProcess, apiKey)
   const answer = captured ?? hit
@@ -134,6 +154,7 @@ async function startHitTargets (fixture: Fixture, captured: HitAnswer | undefine
       Object.keys(answer.headers).join(', '))
   }
   await warmCache(inProcess, fixture.bearer)
+  await warmCache(inProcessTwin, apiKey)
   await warmCache(unlogged, apiKey)
   const ready = { path: HIT_PATH, headers: apiKey }
   const [bare, conventional, probe] = await Promise.all([
@@ -146,12 +167,14 @@ async function startHitTargets (fixture: Fixture, captured: HitAnswer | undefine
     { name: HitRows.conventional, server: conventional, headers: apiKey },
     { name: HitRows.probe, server: probe, headers: apiKey },
     { name: HitRows.apiKey, server: inProcess, headers: apiKey },
+    { name: HitRows.apiKey, server: inProcessTwin, headers: apiKey, twin: true },
     { name: HitRows.noAccessLine, server: unlogged, headers: apiKey },
     { name: HitRows.jwt, server: inProcess, headers: fixture.bearer },
   ]
-  if (shared !== undefined) {
+  if (shared !== undefined && sharedTwin !== undefined) {
     await warmCache(shared, apiKey)
-    targets.push({ name: HitRows.redis, server: shared, headers: apiKey })
+    await warmCache(sharedTwin, apiKey)
+    targets.push({ name: HitRows.redis, server: shared, headers: apiKey }, { name: HitRows.redis, server: sharedTwin, headers: apiKey, twin: true })
   }
   for (const baseline of targets.filter((target) => !SERVICE_ROWS.includes(target.name))) await checkSameAnswer(baseline, answer)
   return { targets, answer }
@@ -213,30 +236,58 @@ async function measureSaturation (
     redisTally.hits += result.requests
     redisTally.runSeconds += options.durationSeconds
   }
-  const measured = { target: target.name, round, ...result, cpuMicrosPerRequest: cpuMicros / Math.max(1, result.requests), hostSteal }
-  progress(`round ${round}, ${target.name} at saturation: ${Math.round(measured.requestsPerSecond)} req/s, ` +
+  const measured = { target: target.name, round, processes: 1, ...result, cpuMicrosPerRequest: cpuMicros / Math.max(1, result.requests), hostSteal }
+  progress(`round ${round}, ${target.name}${target.twin === true ? ' (its second process)' : ''} at saturation: ${Math.round(measured.requestsPerSecond)} req/s, ` +
     `${measured.cpuMicrosPerRequest.toFixed(1)} CPU µs/req, host steal ${stealPercent(hostSteal)} % of its core`)
   return measured
 }
 
 async function measureAtFixedRate (options: BenchOptions, targets: HitTarget[], ratePerSecond: number, round: number): Promise<FixedRateRound[]> {
-  const atFixedRate = (target: HitTarget, seconds: number) => {
-    const request: LoadRequest = { path: HIT_PATH, headers: target.headers }
-    return offerFixedRate(target.server.origin, { ratePerSecond, seconds, connections: CONNECTIONS, requestFor: () => request })
-  }
-  // Fresh servers warm up (their JIT), and the generator too (its sockets), at the rate they are measured at.
-  for (const target of targets) await atFixedRate(target, options.warmupSeconds)
+  const atFixedRate = (target: HitTarget, seconds: number) =>
+    offerFixedRateFromC(target.server.origin, { ratePerSecond, seconds, connections: CONNECTIONS, path: HIT_PATH, headers: target.headers })
+  const measured = targets.filter((target) => target.twin !== true)
+  // Fresh servers warm up (their JIT) at the rate they are measured at.
+  for (const target of measured) await atFixedRate(target, options.warmupSeconds)
   const fixedRate: FixedRateRound[] = []
-  for (const target of targets) {
+  for (const target of measured) {
     // Every core: a latency is timed by the generator, so a stall of its core counts as much as one of the server's.
     const stealFrom = readCpuTimes(undefined)
+    const cpuBefore = cpuMicrosOf(target.server)
     const result = await atFixedRate(target, options.durationSeconds)
+    const coreBusy = (cpuMicrosOf(target.server) - cpuBefore) / (options.durationSeconds * MICROS_PER_SECOND)
     const hostSteal = stealShareBetween(stealFrom, readCpuTimes(undefined))
-    fixedRate.push({ target: target.name, round, ...result, hostSteal })
+    fixedRate.push({ target: target.name, round, ...result, coreBusy, hostSteal })
     progress(`round ${round}, ${target.name} at ${ratePerSecond} req/s: p50 ${result.p50Ms.toFixed(2)} ms, ` +
-      `p99 ${result.p99Ms.toFixed(2)} ms (the generator sent ${result.dispatchLagP99Ms.toFixed(2)} ms late at p99), host steal ${stealPercent(hostSteal)} % of every core`)
+      `p99 ${result.p99Ms.toFixed(2)} ms (requests sent ${result.dispatchLagP99Ms.toFixed(2)} ms late at p99), core busy ${coreBusy.toFixed(2)}, ` +
+      `host steal ${stealPercent(hostSteal)} % of every core`)
   }
   return fixedRate
+}
+
+/**
+ * One run per row and round: a row's processes (TWIN_ROWS) together, their requests and CPU time summed,
+ * their requests/s and host steal averaged.
+ */
+export function byRowAndRound (runs: SaturationRound[]): SaturationRound[] {
+  const groups = new Map<string, SaturationRound[]>()
+  for (const run of runs) {
+    const key = `${run.round} ${run.target}`
+    groups.set(key, [...groups.get(key) ?? [], run])
+  }
+  return [...groups.values()].map((group) => {
+    const sum = (value: (run: SaturationRound) => number) => group.reduce((total, run) => total + value(run), 0)
+    const requests = sum((run) => run.requests)
+    return {
+      ...group[0]!,
+      processes: sum((run) => run.processes),
+      requests,
+      requestsPerSecond: sum((run) => run.requestsPerSecond) / group.length,
+      non2xx: sum((run) => run.non2xx),
+      errors: sum((run) => run.errors),
+      cpuMicrosPerRequest: sum((run) => run.cpuMicrosPerRequest * run.requests) / Math.max(1, requests),
+      hostSteal: sum((run) => run.hostSteal) / group.length,
+    }
+  })
 }
 
 function hitRows (names: HitRowName[], saturation: SaturationRound[], fixedRate: FixedRateRound[]): HitRow[] {
@@ -254,6 +305,7 @@ function hitRows (names: HitRowName[], saturation: SaturationRound[], fixedRate:
       efficiency: 1 / cpuRatioByRound(byRound, bareByRound),
       requestsPerSecond: median(saturated.map((run) => run.requestsPerSecond)),
       coreBusy: median(saturated.map((run) => run.cpuMicrosPerRequest * run.requestsPerSecond / MICROS_PER_SECOND)),
+      coreBusyAtFixedRate: median(fixed.map((run) => run.coreBusy)),
       hostStealAtSaturation: median(saturated.map((run) => run.hostSteal)),
       hostStealAtFixedRate: median(fixed.map((run) => run.hostSteal)),
       p50Ms: median(fixed.map((run) => run.p50Ms)),

@@ -2,9 +2,12 @@
  * The three ways the benchmark loads a server:
  * - `saturate`: autocannon's closed loop, as fast as the server answers (requests/s, and the requests to
  *   divide its CPU time by);
- * - `offerFixedRate`: an open loop at a fixed rate, latency measured per request in microseconds. Not
+ * - `offerFixedRate`: an open loop at a fixed rate, latency measured per request in microseconds, each
+ *   request made by the caller (the miss row: a tenant per request, at a few hundred a second). Not
  *   autocannon's `overallRate`: that sends each second's quota back to back at the start of the second, so
- *   its "fixed rate" is a burst at saturation followed by silence, and it records whole milliseconds;
+ *   its "fixed rate" is a burst at saturation followed by silence, and it records whole milliseconds. The
+ *   hit rows' fixed rate, tens of thousands a second, is open-loop.c's: this loop's own pauses at that rate
+ *   would be in the latencies it times;
  * - `sendAll`: a given number of requests, a few at a time (filling a cache).
  */
 import autocannon from 'autocannon'

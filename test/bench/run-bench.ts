@@ -21,7 +21,7 @@ import { stopAllServers } from './bench-processes.js'
 import { describePinning, pinBenchProcess } from './cpu-pinning.js'
 import { renderReport, type RunDescription } from './bench-report.js'
 import { FIXED_RATE_OF_BARE_SATURATION, judge, type BenchResults } from './bench-verdicts.js'
-import { measureHits } from './hit-rows.js'
+import { measureHits, TWIN_ROWS } from './hit-rows.js'
 import { measureMemory } from './memory-row.js'
 import { measureMiss } from './miss-row.js'
 
@@ -71,10 +71,10 @@ function describeRun (options: BenchOptions, loadAtStart: number, loadAtEnd?: nu
     machine: `machine: ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, ` +
       `Linux ${release()}, Node ${process.version}, ${load}`,
     method: `method: ${options.rounds} round(s) alternating between the rows, each round on freshly started servers, ${options.durationSeconds} s per run after ` +
-      `${options.warmupSeconds} s of warm-up; every row serves the service's hit body and header fields, asked with an API key ` +
+      `${options.warmupSeconds} s of warm-up; the rows ${TWIN_ROWS.join(' and ')} on two processes each at saturation, their CPU over both; every row serves the service's hit body and header fields, asked with an API key ` +
       `(the JWT row with a bearer token); ${describePinning()}; saturation: autocannon, ${CONNECTIONS} connections; CPU: utime + stime of each server ` +
-      `process from /proc/<pid>/stat over the requests it answered; fixed rate: open loop at ${FIXED_RATE_OF_BARE_SATURATION} of ` +
-      'the bare route\'s saturation; servers\' stdout: /dev/null; figures are medians over rounds; efficiency and CPU ratios: the median over rounds of the two rows\' ratio in the same round',
+      `process from /proc/<pid>/stat over the requests it answered; fixed rate: open loop in C (test/bench/open-loop.c) at ${FIXED_RATE_OF_BARE_SATURATION} of ` +
+      'the bare route\'s saturation, latency from each request\'s due time; servers\' stdout: /dev/null; figures are medians over rounds; efficiency and CPU ratios: the median over rounds of the two rows\' ratio in the same round',
   }
 }
 
