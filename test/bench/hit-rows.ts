@@ -41,7 +41,7 @@ interface HitTarget {
   name: HitRowName
   server: BenchServer
   headers: Record<string, string>
-  /** A second process of the row (TWIN_ROWS): measured at saturation beside the first, not at the fixed rate. */
+  /** A second process of the row (TWIN_ROWS), started for the saturation rounds only. */
   twin?: true
 }
 
@@ -84,7 +84,7 @@ export async function measureHits (options: BenchOptions, fixture: Fixture): Pro
   const saturation: SaturationRound[] = []
   let answer: HitAnswer | undefined
   for (let round = 1; round <= options.rounds; round++) {
-    answer = await withFreshTargets(fixture, answer, round, async (targets) => {
+    answer = await withFreshTargets(fixture, answer, round, true, async (targets) => {
       for (const target of targets) await saturate(target.server.origin + HIT_PATH, target.headers, CONNECTIONS, options.warmupSeconds)
       for (const target of targets) {
         const counted = target.name === HitRows.redis ? fixture.redis : undefined
@@ -97,7 +97,8 @@ export async function measureHits (options: BenchOptions, fixture: Fixture): Pro
   const fixedRatePerSecond = Math.max(1, Math.round(bareSaturation * FIXED_RATE_OF_BARE_SATURATION))
   const fixedRate: FixedRateRound[] = []
   for (let round = 1; round <= options.rounds; round++) {
-    await withFreshTargets(fixture, answer, round, async (targets) => {
+    // Without the second processes: the fixed rate measures one of each row, and an idle twin would share its core.
+    await withFreshTargets(fixture, answer, round, false, async (targets) => {
       fixedRate.push(...await measureAtFixedRate(options, targets, fixedRatePerSecond, round))
     })
   }
@@ -124,12 +125,14 @@ async function withFreshTargets (
   fixture: Fixture,
   captured: HitAnswer | undefined,
   round: number,
+  withTwins: boolean,
   measure: (targets: HitTarget[]) => Promise<void>
 ): Promise<HitAnswer> {
-  const { targets, answer } = await startHitTargets(fixture, captured)
+  const { targets, answer } = await startHitTargets(fixture, captured, withTwins)
   try {
-    const names = targets.map((target) => target.name)
-    progress(`round ${round}: started ${[...new Set(names)].map((name) => TWIN_ROWS.includes(name) ? `${name} (two processes)` : name).join(', ')}`)
+    const twinned = new Set(targets.filter((target) => target.twin === true).map((target) => target.name))
+    const names = [...new Set(targets.map((target) => target.name))]
+    progress(`round ${round}: started ${names.map((name) => twinned.has(name) ? `${name} (two processes)` : name).join(', ')}`)
     await measure(targets)
     return answer
   } finally {
@@ -138,15 +141,15 @@ async function withFreshTargets (
   }
 }
 
-async function startHitTargets (fixture: Fixture, captured: HitAnswer | undefined): Promise<{ targets: HitTarget[], answer: HitAnswer }> {
+async function startHitTargets (fixture: Fixture, captured: HitAnswer | undefined, withTwins: boolean): Promise<{ targets: HitTarget[], answer: HitAnswer }> {
   const { redis, apiKey } = fixture
   const env = { ...fixture.bffEnv, NXCLOUD_BASE_URL: fixture.simulator.url }
   const redisEnv = { ...env, REDIS_URL: redis.url, CACHE_KEY_PREFIX: redis.keyPrefix }
-  const [inProcess, inProcessTwin, unlogged, shared, sharedTwin] = await Promise.all([
-    startBff(env),
+  // What each TWIN_ROWS row's server runs with, to start its second process alike.
+  const envOfRow = new Map<HitRowName, Record<string, string>>([[HitRows.apiKey, env], [HitRows.redis, redisEnv]])
+  const [inProcess, unlogged, shared] = await Promise.all([
     startBff(env),
     startBff({ ...env, LOG_LEVEL: 'warn' }),
-    redis.counter === undefined ? undefined : startBff(redisEnv),
     redis.counter === undefined ? undefined : startBff(redisEnv),
   ])
   const hit = await warmCache(inProcess, apiKey)
@@ -156,7 +159,6 @@ async function startHitTargets (fixture: Fixture, captured: HitAnswer | undefine
       Object.keys(answer.headers).join(', '))
   }
   await warmCache(inProcess, fixture.bearer)
-  await warmCache(inProcessTwin, apiKey)
   await warmCache(unlogged, apiKey)
   const ready = { path: HIT_PATH, headers: apiKey }
   const [bare, conventional, probe] = await Promise.all([
@@ -169,14 +171,23 @@ async function startHitTargets (fixture: Fixture, captured: HitAnswer | undefine
     { name: HitRows.conventional, server: conventional, headers: apiKey },
     { name: HitRows.probe, server: probe, headers: apiKey },
     { name: HitRows.apiKey, server: inProcess, headers: apiKey },
-    { name: HitRows.apiKey, server: inProcessTwin, headers: apiKey, twin: true },
     { name: HitRows.noAccessLine, server: unlogged, headers: apiKey },
     { name: HitRows.jwt, server: inProcess, headers: fixture.bearer },
   ]
-  if (shared !== undefined && sharedTwin !== undefined) {
+  if (shared !== undefined) {
     await warmCache(shared, apiKey)
-    await warmCache(sharedTwin, apiKey)
-    targets.push({ name: HitRows.redis, server: shared, headers: apiKey }, { name: HitRows.redis, server: sharedTwin, headers: apiKey, twin: true })
+    targets.push({ name: HitRows.redis, server: shared, headers: apiKey })
+  }
+  if (withTwins) {
+    const startTwin = async (name: HitRowName): Promise<HitTarget> => {
+      const twinEnv = envOfRow.get(name)
+      if (twinEnv === undefined) throw new Error(`no environment to start a second ${name} process with`)
+      const server = await startBff(twinEnv)
+      await warmCache(server, apiKey)
+      return { name, server, headers: apiKey, twin: true }
+    }
+    const rows = TWIN_ROWS.filter((name) => targets.some((target) => target.name === name))
+    targets.push(...await Promise.all(rows.map(startTwin)))
   }
   for (const baseline of targets.filter((target) => !SERVICE_ROWS.includes(target.name))) await checkSameAnswer(baseline, answer)
   return { targets, answer }
@@ -247,11 +258,10 @@ async function measureSaturation (
 async function measureAtFixedRate (options: BenchOptions, targets: HitTarget[], ratePerSecond: number, round: number): Promise<FixedRateRound[]> {
   const atFixedRate = (target: HitTarget, seconds: number) =>
     offerFixedRateFromC(target.server.origin, { ratePerSecond, seconds, connections: CONNECTIONS, path: HIT_PATH, headers: target.headers })
-  const measured = targets.filter((target) => target.twin !== true)
   // Fresh servers warm up (their JIT) at the rate they are measured at.
-  for (const target of measured) await atFixedRate(target, options.warmupSeconds)
+  for (const target of targets) await atFixedRate(target, options.warmupSeconds)
   const fixedRate: FixedRateRound[] = []
-  for (const target of measured) {
+  for (const target of targets) {
     // Every core: a latency is timed by the generator, so a stall of its core counts as much as one of the server's.
     const stealFrom = readCpuTimes(undefined)
     const cpuBefore = cpuMicrosOf(target.server)
